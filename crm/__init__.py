@@ -1,0 +1,5 @@
+"""OpsCRM project wiring and the customer-data domain."""
+
+from crm.celery import app as celery_app
+
+__all__ = ["celery_app"]

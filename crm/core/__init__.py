@@ -1,0 +1,1 @@
+"""Shared infrastructure for every app; holds no business rules."""

@@ -1,0 +1,37 @@
+"""API plumbing shared by every app: pagination and the JSON error handler."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class StandardPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class DomainRefusal(Exception):  # noqa: N818 - a refusal is data, not an error (house rule 7)
+    """Base of business refusals: a stable machine `reason` and a human `detail`.
+
+    The API answers 409 {"reason", "detail"}; pages show `detail` as a form error.
+    """
+
+    http_status = status.HTTP_409_CONFLICT
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason = str(reason)
+        self.detail = detail or str(reason)
+
+
+def exception_handler(exc, context):
+    """Map domain refusals and model validation errors to JSON; defer the rest to DRF."""
+    if isinstance(exc, DomainRefusal):
+        return Response({"reason": exc.reason, "detail": exc.detail}, status=exc.http_status)
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+    return drf_exception_handler(exc, context)

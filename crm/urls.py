@@ -1,0 +1,27 @@
+"""Project URLs: pages, the admin, the REST API under /api/v1/ and its schema."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from crm.views import customers, imports
+
+urlpatterns = [
+    path("", customers.HomeView.as_view(), name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("customers/", customers.CustomerListView.as_view(), name="customer-list"),
+    path("customers/export/", customers.CustomerExportView.as_view(), name="customer-export"),
+    path("customers/<str:customer_id>/", customers.CustomerDetailView.as_view(),
+         name="customer-detail"),
+    path("imports/", imports.ImportListView.as_view(), name="import-list"),
+    path("imports/create/", imports.ImportCreateView.as_view(), name="import-create"),
+    path("imports/<int:pk>/", imports.ImportDetailView.as_view(), name="import-detail"),
+    path("imports/<int:pk>/progress/", imports.ImportProgressView.as_view(),
+         name="import-progress"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("crm.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,1 @@
+"""Marketer pages of the customer-data domain."""

@@ -69,7 +69,7 @@ class RfmGroup(models.TextChoices):
 
 
 class Daypart(models.TextChoices):
-    MORNING = "morning", "Morning (05–11)"
-    AFTERNOON = "afternoon", "Afternoon (12–17)"
-    EVENING = "evening", "Evening (18–22)"
-    NIGHT = "night", "Night (23–04)"
+    MORNING = "morning", "Morning (05-11)"
+    AFTERNOON = "afternoon", "Afternoon (12-17)"
+    EVENING = "evening", "Evening (18-22)"
+    NIGHT = "night", "Night (23-04)"

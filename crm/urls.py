@@ -13,13 +13,17 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("customers/", customers.CustomerListView.as_view(), name="customer-list"),
     path("customers/export/", customers.CustomerExportView.as_view(), name="customer-export"),
-    path("customers/<str:customer_id>/", customers.CustomerDetailView.as_view(),
-         name="customer-detail"),
+    path(
+        "customers/<str:customer_id>/",
+        customers.CustomerDetailView.as_view(),
+        name="customer-detail",
+    ),
     path("imports/", imports.ImportListView.as_view(), name="import-list"),
     path("imports/create/", imports.ImportCreateView.as_view(), name="import-create"),
     path("imports/<int:pk>/", imports.ImportDetailView.as_view(), name="import-detail"),
-    path("imports/<int:pk>/progress/", imports.ImportProgressView.as_view(),
-         name="import-progress"),
+    path(
+        "imports/<int:pk>/progress/", imports.ImportProgressView.as_view(), name="import-progress"
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/", include("crm.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -20,7 +20,9 @@ def as_of():
 def make_user(role: str | None, *, superuser: bool = False) -> User:
     username = role or "admin"
     user = User.objects.create_user(
-        username=username, password="pw-" + username, is_superuser=superuser,
+        username=username,
+        password="pw-" + username,
+        is_superuser=superuser,
         is_staff=superuser or role == "support",
     )
     if role:

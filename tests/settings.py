@@ -6,8 +6,8 @@ import environ
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/opscrm")
 
-from crm.settings import *  # noqa: E402, F403
-from crm.settings import DATABASES, env  # noqa: E402
+from crm.settings import *  # noqa: F403
+from crm.settings import DATABASES, env
 
 DATABASES["default"] = environ.Env().db("DATABASE_URL")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,12 +1,20 @@
 """Shared fixtures: users per role, API clients, a fixed `as_of`."""
 
+import os
+import subprocess
+import sys
+import time
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from crm.celery import app
 
 ROLES = ("marketer", "analyst", "support", "integration")
 
@@ -75,3 +83,67 @@ def integration_api(integration):
 @pytest.fixture
 def analyst_api(analyst):
     return token_client(analyst)
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings):
+    """A real Celery worker (subprocess) on Redis, reading and writing the test database.
+
+    Tasks sent from the test go through the broker instead of running inline; the worker
+    is stopped and the broker queue purged afterwards.
+    """
+    broker = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+    database = connection.settings_dict
+    database_url = (
+        f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:"
+        f"{database['PORT'] or 5432}/{database['NAME']}"
+    )
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": broker,
+    }
+    previous = (app.conf.broker_url, app.conf.task_always_eager)
+    app.conf.broker_url = broker
+    app.conf.task_always_eager = False
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.control.purge()
+    root = Path(__file__).resolve().parent.parent
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "crm",
+            "worker",
+            "--pool=solo",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "WARNING",
+        ],
+        cwd=root,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if app.control.ping(timeout=0.5):
+            break
+        if worker.poll() is not None:
+            raise RuntimeError(worker.stdout.read().decode())
+    else:
+        worker.kill()
+        raise RuntimeError("the Celery worker did not answer within 60 s")
+    yield worker
+    worker.terminate()
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+    app.control.purge()
+    app.conf.broker_url, app.conf.task_always_eager = previous

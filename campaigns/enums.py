@@ -1,0 +1,83 @@
+"""Choices of campaigns and coupons; each value is the string the API uses."""
+
+from django.db import models
+
+
+class CouponKind(models.TextChoices):
+    CASH = "cash", "Red envelope / money off"
+    PERCENT = "percent", "Percent discount"
+    GIFT = "gift", "Free gift"
+    POINTS = "points", "Points"
+
+
+class CostBearer(models.TextChoices):
+    PLATFORM = "platform", "Platform"
+    MERCHANT = "merchant", "Merchant"
+    PARTNER = "partner", "Partner"
+
+
+class CampaignType(models.TextChoices):
+    TARGETED = "targeted", "Targeted delivery"
+    MEMBER_INCENTIVE = "member_incentive", "Member incentive"
+    SPECIAL = "special", "Special"
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SCHEDULED = "scheduled", "Scheduled"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    FINISHED = "finished", "Finished"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Trigger(models.TextChoices):
+    SCHEDULED_PUSH = "scheduled_push", "Scheduled push"
+    LOGIN = "login", "Login"
+    HOMEPAGE = "homepage", "Homepage visit"
+    CHECKOUT = "checkout", "Checkout"
+    ORDER_PAID = "order_paid", "Order paid"
+    SHARE = "share", "Share"
+    SELF = "self", "Customer clicks claim"
+
+
+class CouponStatus(models.TextChoices):
+    UNUSED = "unused", "Unused"
+    REDEEMED = "redeemed", "Redeemed"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
+class CouponEventKind(models.TextChoices):
+    GRANT = "grant", "Granted"
+    REFUSAL = "refusal", "Refused"
+    REDEMPTION = "redemption", "Redeemed"
+    RESTORE = "restore", "Restored after refund"
+    EXPIRY = "expiry", "Expired"
+    REVOKE = "revoke", "Revoked"
+
+
+class ClaimRefusalReason(models.TextChoices):
+    """SPEC §5 claim refusals, in the order the engine checks them (SPEC §4)."""
+
+    NOT_RUNNING = "not_running", "The campaign is not running"
+    OUTSIDE_WINDOW = "outside_window", "Outside the claim window"
+    OUT_OF_SCOPE = "out_of_scope", "The customer's city is not in the campaign's scope"
+    NOT_IN_AUDIENCE = "not_in_audience", "The customer is not in the audience"
+    HOLDOUT = "holdout", "The customer is in the holdout group"
+    DAILY_LIMIT = "daily_limit", "Daily limit per customer reached"
+    CAMPAIGN_LIMIT = "campaign_limit", "Limit per customer for the campaign reached"
+    OUT_OF_STOCK = "out_of_stock", "Out of stock"
+    BUDGET_EXHAUSTED = "budget_exhausted", "Budget exhausted"
+    HARASSMENT_CAP = "harassment_cap", "The customer holds too many unused coupons"
+    HARASSMENT_INTERVAL = "harassment_interval", "The same coupon was granted too recently"
+
+
+class RedemptionRefusalReason(models.TextChoices):
+    UNKNOWN_CODE = "unknown_code", "Unknown coupon code"
+    WRONG_CUSTOMER = "wrong_customer", "The coupon belongs to another customer"
+    ALREADY_REDEEMED = "already_redeemed", "The coupon was already redeemed"
+    EXPIRED = "expired", "The coupon has expired"
+    NOT_YET_VALID = "not_yet_valid", "The coupon is not valid yet"
+    THRESHOLD_NOT_MET = "threshold_not_met", "The order does not reach the threshold"
+    RESTRICTION_MISMATCH = "restriction_mismatch", "The order does not match the restrictions"

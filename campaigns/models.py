@@ -1,0 +1,369 @@
+"""Coupon templates, campaigns, coupons and the rows the claim engine keeps (SPEC §3, §4).
+
+Every counter the engine changes has a CHECK constraint that makes over-issue impossible
+even if the code were wrong: the campaign's issued coupons against its stock and its spent
+value against its budget, a customer's grants against the campaign limits (copied onto
+the counter row so the database can check them), and one grant per idempotency key.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from campaigns.enums import (
+    CampaignStatus,
+    CampaignType,
+    CostBearer,
+    CouponEventKind,
+    CouponKind,
+    CouponStatus,
+    Trigger,
+)
+from crm.core.models import TimeStampedModel
+from crm.models import Channel, Customer
+from segments.models import Segment
+
+
+def _in_choices(field: str, choices: type[models.TextChoices], name: str):
+    return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
+
+
+class CouponTemplate(TimeStampedModel):
+    """A benefit: kind, face value, threshold, restrictions and use validity."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=8, choices=CouponKind.choices)
+    # cash/gift: money; percent: 1-100 (% off); points: number of points.
+    face_value = models.DecimalField(max_digits=12, decimal_places=2)
+    # Percent coupons only: the largest discount one coupon can give; it is also what one
+    # coupon costs the campaign budget (a percent has no face value in money).
+    max_discount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # Minimum order amount to redeem; 0 means none.
+    threshold = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    # Restrictions: an empty list means no restriction on that dimension.
+    categories = models.JSONField(default=list, blank=True)
+    skus = models.JSONField(default=list, blank=True)
+    stores = models.JSONField(default=list, blank=True)
+    cities = models.JSONField(default=list, blank=True)
+    # Use validity: a fixed window, or valid_days after the claim (exactly one of the two).
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    valid_days = models.PositiveIntegerField(null=True, blank=True)
+    cost_bearer = models.CharField(
+        max_length=8, choices=CostBearer.choices, default=CostBearer.PLATFORM
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            _in_choices("kind", CouponKind, "template_kind_valid"),
+            _in_choices("cost_bearer", CostBearer, "template_cost_bearer_valid"),
+            models.CheckConstraint(condition=Q(face_value__gt=0), name="template_face_value_gt_0"),
+            models.CheckConstraint(condition=Q(threshold__gte=0), name="template_threshold_gte_0"),
+            models.CheckConstraint(
+                condition=~Q(kind="percent") | Q(face_value__lte=100, max_discount__gt=0),
+                name="template_percent_is_capped",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(valid_days__isnull=True, valid_from__isnull=False, valid_until__isnull=False)
+                    & Q(valid_from__lt=F("valid_until"))
+                )
+                | Q(valid_days__gt=0, valid_from__isnull=True, valid_until__isnull=True),
+                name="template_one_validity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def budget_cost(self) -> Decimal:
+        """What one coupon of this template takes from a campaign budget."""
+        return self.max_discount if self.kind == CouponKind.PERCENT else self.face_value
+
+
+class Campaign(TimeStampedModel):
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=120)
+    business_line = models.CharField(max_length=60)
+    campaign_type = models.CharField(
+        max_length=16, choices=CampaignType.choices, default=CampaignType.TARGETED
+    )
+    segment = models.ForeignKey(Segment, on_delete=models.PROTECT, related_name="campaigns")
+    # Cities the campaign serves; empty means everywhere.
+    cities = models.JSONField(default=list, blank=True)
+    claim_starts_at = models.DateTimeField()
+    claim_ends_at = models.DateTimeField()
+    channels = models.ManyToManyField(Channel, blank=True, related_name="campaigns")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.SELF)
+    # Grants one customer may receive per calendar day (operator's zone) / in all.
+    daily_limit_per_customer = models.PositiveIntegerField(default=1)
+    limit_per_customer = models.PositiveIntegerField(default=1)
+    # Total coupons the campaign may issue, and their total value (template.budget_cost).
+    stock = models.PositiveIntegerField()
+    budget = models.DecimalField(max_digits=14, decimal_places=2)
+    # Written only by the claim engine, with conditional F() updates under the row lock.
+    issued_count = models.PositiveIntegerField(default=0)
+    spent = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    # Share of the audience deliberately not treated, for lift (0 = no holdout).
+    holdout_share = models.DecimalField(max_digits=4, decimal_places=3, default=Decimal("0"))
+    status = models.CharField(
+        max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-claim_starts_at", "code"]
+        indexes = [models.Index(fields=["status", "claim_starts_at"])]
+        constraints = [
+            _in_choices("status", CampaignStatus, "campaign_status_valid"),
+            _in_choices("trigger", Trigger, "campaign_trigger_valid"),
+            _in_choices("campaign_type", CampaignType, "campaign_type_valid"),
+            models.CheckConstraint(
+                condition=Q(claim_starts_at__lt=F("claim_ends_at")), name="campaign_window_ordered"
+            ),
+            models.CheckConstraint(
+                condition=Q(issued_count__lte=F("stock")), name="campaign_issued_within_stock"
+            ),
+            models.CheckConstraint(
+                condition=Q(spent__gte=0) & Q(spent__lte=F("budget")),
+                name="campaign_spent_within_budget",
+            ),
+            models.CheckConstraint(
+                condition=Q(daily_limit_per_customer__gt=0, limit_per_customer__gt=0),
+                name="campaign_limits_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(holdout_share__gte=0, holdout_share__lt=1),
+                name="campaign_holdout_share_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class CampaignResource(models.Model):
+    """One template a grant of the campaign hands out, `quantity` coupons of it."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="resources")
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "template"], name="resource_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="resource_quantity_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.quantity} x {self.template_id}"
+
+
+class Grant(models.Model):
+    """One successful claim (or push) of a campaign by a customer."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="grants")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="grants")
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    idempotency_key = models.CharField(max_length=100)
+    # sha256 of the claim payload: the same key with another payload is refused.
+    request_fingerprint = models.CharField(max_length=64)
+    granted_at = models.DateTimeField()
+    coupon_count = models.PositiveIntegerField()
+    cost = models.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "idempotency_key"], name="grant_idempotency_key_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["campaign", "granted_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}:{self.customer_id}@{self.granted_at:%Y-%m-%d %H:%M}"
+
+
+class Coupon(TimeStampedModel):
+    code = models.CharField(max_length=24, unique=True)
+    template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons")
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="coupons")
+    grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="coupons")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="coupons")
+    status = models.CharField(
+        max_length=8, choices=CouponStatus.choices, default=CouponStatus.UNUSED
+    )
+    # Granted through `trigger=self`: exempt from the anti-harassment rules (SPEC §4).
+    self_claimed = models.BooleanField(default=False)
+    issued_at = models.DateTimeField()
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    # Copied from the template at grant time: later template edits never change a coupon.
+    face_value = models.DecimalField(max_digits=12, decimal_places=2)
+    threshold = models.DecimalField(max_digits=12, decimal_places=2)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at"]
+        indexes = [
+            models.Index(fields=["customer", "status"]),
+            models.Index(fields=["customer", "template", "issued_at"]),
+            models.Index(fields=["status", "valid_until"]),
+        ]
+        constraints = [
+            _in_choices("status", CouponStatus, "coupon_status_valid"),
+            models.CheckConstraint(
+                condition=Q(valid_from__lt=F("valid_until")), name="coupon_validity_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class CustomerCampaignCounter(models.Model):
+    """A customer's grants in one campaign, all time and on `day` (operator's zone).
+
+    The limits are copied from the campaign when the row is written, so CHECK constraints
+    can hold the limits in the database itself.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    total_grants = models.PositiveIntegerField(default=0)
+    limit_total = models.PositiveIntegerField()
+    day = models.DateField()
+    day_grants = models.PositiveIntegerField(default=0)
+    limit_daily = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "customer"], name="counter_unique"),
+            models.CheckConstraint(
+                condition=Q(total_grants__lte=F("limit_total")), name="counter_within_limit"
+            ),
+            models.CheckConstraint(
+                condition=Q(day_grants__lte=F("limit_daily")), name="counter_within_daily_limit"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}:{self.customer_id} {self.total_grants}"
+
+
+class CustomerClaimLock(models.Model):
+    """One row per customer who ever claimed: the per-customer lock of the claim engine.
+
+    Grants of different campaigns to the same customer serialise on this row, which makes
+    the anti-harassment cap and interval (counted from Coupon rows) hold under concurrency.
+    The cap is not a stored counter with a CHECK because "unused" also ends by the clock
+    (a coupon past valid_until no longer counts before the expiry task marks it).
+    """
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return str(self.customer_id)
+
+
+class HarassmentSettings(TimeStampedModel):
+    """Global anti-harassment rules (one row; edits are audited)."""
+
+    max_unused_coupons = models.PositiveIntegerField(
+        default=10,
+        help_text="A customer may hold at most this many unused CRM-issued coupons.",
+    )
+    min_hours_between_same_template = models.PositiveIntegerField(
+        default=24,
+        help_text="The same coupon template is granted to a customer at most once per this "
+        "many hours. Self claims are exempt from both rules.",
+    )
+
+    class Meta:
+        verbose_name = "anti-harassment settings"
+        verbose_name_plural = "anti-harassment settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="harassment_settings_single_row"),
+            models.CheckConstraint(
+                condition=Q(max_unused_coupons__gt=0), name="harassment_cap_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return "Anti-harassment settings"
+
+
+class Redemption(models.Model):
+    """A coupon used on an order; reversed (not deleted) when the order is refunded."""
+
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="redemptions")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    order_id = models.CharField(max_length=64)
+    order_amount = models.DecimalField(max_digits=12, decimal_places=2)
+    discount = models.DecimalField(max_digits=12, decimal_places=2)
+    store = models.CharField(max_length=60, blank=True)
+    city = models.CharField(max_length=60, blank=True)
+    redeemed_at = models.DateTimeField()
+    reversed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # Idempotent per (code, order); and a coupon has at most one live redemption.
+            models.UniqueConstraint(fields=["coupon", "order_id"], name="redemption_per_order"),
+            models.UniqueConstraint(
+                fields=["coupon"],
+                condition=Q(reversed_at__isnull=True),
+                name="redemption_one_live_per_coupon",
+            ),
+            models.CheckConstraint(condition=Q(discount__gte=0), name="redemption_discount_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.coupon_id} on {self.order_id}"
+
+
+class CouponEvent(models.Model):
+    """The ledger reports read: every grant, refusal, redemption, restore, expiry, revoke,
+    each with the channel code it happened through."""
+
+    kind = models.CharField(max_length=10, choices=CouponEventKind.choices)
+    at = models.DateTimeField()
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="events")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    coupon = models.ForeignKey(
+        Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    channel_code = models.CharField(max_length=40, blank=True)
+    # Refusals: the SPEC §5 reason; redemptions: the order id.
+    reason = models.CharField(max_length=40, blank=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [
+            models.Index(fields=["campaign", "kind", "at"]),
+            models.Index(fields=["customer", "at"]),
+        ]
+        constraints = [_in_choices("kind", CouponEventKind, "coupon_event_kind_valid")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.campaign_id}:{self.customer_id}"

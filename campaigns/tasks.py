@@ -1,0 +1,18 @@
+"""Celery entry points of campaigns; each calls one service."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from campaigns.services import expiry, lifecycle
+
+
+@shared_task
+def advance_campaigns_task() -> dict[str, int]:
+    """Start and finish campaigns at their window edges (beat: every minute)."""
+    return lifecycle.advance_campaigns(now=timezone.now())
+
+
+@shared_task
+def expire_coupons_task() -> int:
+    """Mark coupons past their validity as expired (beat: hourly)."""
+    return expiry.expire_coupons(as_of=timezone.now())

@@ -1,0 +1,250 @@
+"""Redemption: owner, validity, threshold, restrictions, idempotency, refund, expiry."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from campaigns.exceptions import RedemptionRefused
+from campaigns.models import Coupon, CouponEvent, Redemption
+from campaigns.services.claims import claim_coupon
+from campaigns.services.expiry import expire_coupons
+from campaigns.services.redemptions import OrderLine, redeem_coupon, restore_coupons_on_refund
+from tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+NUTS = OrderLine(sku="N1", category="nuts", quantity=2, unit_price=Decimal("30.00"))
+TEA = OrderLine(sku="T1", category="tea", quantity=1, unit_price=Decimal("20.00"))
+
+
+@pytest.fixture
+def grant_coupon(make_campaign, make_template, shopper, app_push, as_of):
+    def grant(**template_fields) -> Coupon:
+        campaign = make_campaign(template=make_template(**template_fields))
+        return claim_coupon(
+            campaign=campaign,
+            customer=shopper,
+            channel=app_push,
+            trigger="login",
+            idempotency_key="k",
+            now=as_of,
+        ).coupons[0]
+
+    return grant
+
+
+def redeem(
+    coupon,
+    customer,
+    now,
+    *,
+    order_id="O1",
+    amount="80.00",
+    items=(NUTS, TEA),
+    store="S1",
+    city="Shanghai",
+):
+    return redeem_coupon(
+        code=coupon.code,
+        customer=customer,
+        order_id=order_id,
+        amount=Decimal(amount),
+        items=list(items),
+        store=store,
+        city=city,
+        now=now,
+    )
+
+
+def assert_refused(reason, coupon, customer, now, **kwargs) -> str:
+    with pytest.raises(RedemptionRefused) as refusal:
+        redeem(coupon, customer, now, **kwargs)
+    assert refusal.value.reason == reason
+    coupon.refresh_from_db()
+    assert coupon.status == "unused"
+    assert Redemption.objects.count() == 0
+    return refusal.value.detail
+
+
+def test_cash_coupon_takes_its_face_value(grant_coupon, shopper, as_of):
+    # given
+    coupon = grant_coupon()
+    # when
+    result = redeem(coupon, shopper, as_of + timedelta(hours=1))
+    # then
+    coupon.refresh_from_db()
+    assert (result.created, result.redemption.discount, coupon.status) == (
+        True,
+        Decimal("10.00"),
+        "redeemed",
+    )
+    event = CouponEvent.objects.get(kind="redemption")
+    assert (event.channel_code, event.reason, event.amount) == ("app_push", "O1", Decimal("10.00"))
+
+
+def test_percent_coupon_is_capped(grant_coupon, shopper, as_of):
+    coupon = grant_coupon(
+        kind="percent", face_value=Decimal("20"), max_discount=Decimal("12"), threshold=0
+    )
+    # 20% of 80.00 = 16.00, capped at 12.00
+    assert redeem(coupon, shopper, as_of).redemption.discount == Decimal("12.00")
+
+
+def test_same_order_again_is_idempotent(grant_coupon, shopper, as_of):
+    coupon = grant_coupon()
+    first = redeem(coupon, shopper, as_of)
+    again = redeem(coupon, shopper, as_of + timedelta(minutes=5))
+    assert (again.created, again.redemption.pk) == (False, first.redemption.pk)
+    assert Redemption.objects.count() == 1
+
+
+def test_refuses_unknown_code(shopper, as_of):
+    with pytest.raises(RedemptionRefused) as refusal:
+        redeem_coupon(
+            code="NOPE",
+            customer=shopper,
+            order_id="O1",
+            amount=Decimal(80),
+            items=[],
+            store="",
+            city="",
+            now=as_of,
+        )
+    assert (refusal.value.reason, refusal.value.detail) == ("unknown_code", "no coupon 'NOPE'")
+
+
+def test_refuses_another_customers_coupon(grant_coupon, as_of):
+    coupon = grant_coupon()
+    stranger = CustomerFactory(city="Shanghai")
+    assert_refused("wrong_customer", coupon, stranger, as_of)
+
+
+def test_refuses_coupon_used_on_another_order(grant_coupon, shopper, as_of):
+    coupon = grant_coupon()
+    redeem(coupon, shopper, as_of, order_id="O1")
+    with pytest.raises(RedemptionRefused) as refusal:
+        redeem(coupon, shopper, as_of, order_id="O2")
+    assert refusal.value.detail == f"coupon {coupon.code} was redeemed on order O1"
+
+
+@pytest.mark.parametrize(
+    ("offset", "expected"),
+    [
+        pytest.param(timedelta(0), None, id="at-claim-valid"),
+        pytest.param(timedelta(days=7) - timedelta(seconds=1), None, id="last-second-valid"),
+        pytest.param(timedelta(days=7), "expired", id="at-valid-until-expired"),
+    ],
+)
+def test_relative_validity_edges(grant_coupon, shopper, as_of, offset, expected):
+    coupon = grant_coupon(valid_days=7)
+    if expected is None:
+        assert redeem(coupon, shopper, as_of + offset).created is True
+    else:
+        assert_refused(expected, coupon, shopper, as_of + offset)
+
+
+def test_fixed_validity_edges(grant_coupon, shopper, as_of):
+    # given: a fixed window starting a day after the claim
+    starts = as_of + timedelta(days=1)
+    ends = as_of + timedelta(days=3)
+    coupon = grant_coupon(valid_days=None, valid_from=starts, valid_until=ends)
+    assert (coupon.valid_from, coupon.valid_until) == (starts, ends)
+    # when / then
+    detail = assert_refused("not_yet_valid", coupon, shopper, starts - timedelta(seconds=1))
+    assert detail == f"coupon {coupon.code} is valid from {starts.isoformat()}"
+    assert_refused("expired", coupon, shopper, ends)
+    assert redeem(coupon, shopper, starts).created is True
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [
+        pytest.param("49.99", "threshold_not_met", id="below"),
+        pytest.param("50.00", None, id="at-threshold"),
+    ],
+)
+def test_threshold_boundary(grant_coupon, shopper, as_of, amount, expected):
+    coupon = grant_coupon(threshold=Decimal("50.00"))
+    if expected is None:
+        assert redeem(coupon, shopper, as_of, amount=amount, items=()).created is True
+    else:
+        detail = assert_refused(expected, coupon, shopper, as_of, amount=amount, items=())
+        assert detail == f"eligible amount {amount} is below the threshold 50.00"
+
+
+def test_category_restriction_counts_only_matching_items(grant_coupon, shopper, as_of):
+    # given: tea only, threshold 50; the order has 20.00 of tea in 80.00
+    coupon = grant_coupon(categories=["tea"], threshold=Decimal("50"))
+    # when / then
+    detail = assert_refused("threshold_not_met", coupon, shopper, as_of)
+    assert detail == "eligible amount 20.00 is below the threshold 50.00"
+
+
+@pytest.mark.parametrize(
+    ("restriction", "order", "detail"),
+    [
+        ({"categories": ["jerky"]}, {}, "no item of the order is in jerky"),
+        ({"skus": ["X9"]}, {}, "no item of the order is in X9"),
+        ({"stores": ["S7"]}, {}, "store 'S1' is not one of S7"),
+        ({"cities": ["Beijing"]}, {}, "city 'Shanghai' is not one of Beijing"),
+    ],
+    ids=["category", "sku", "store", "city"],
+)
+def test_each_restriction(grant_coupon, shopper, as_of, restriction, order, detail):
+    coupon = grant_coupon(threshold=0, **restriction)
+    assert assert_refused("restriction_mismatch", coupon, shopper, as_of, **order) == detail
+
+
+def test_matching_restrictions_are_accepted(grant_coupon, shopper, as_of):
+    coupon = grant_coupon(
+        threshold=0, categories=["nuts"], skus=["N1"], stores=["S1"], cities=["Shanghai"]
+    )
+    assert redeem(coupon, shopper, as_of).redemption.discount == Decimal("10.00")
+
+
+def test_refund_restores_a_still_valid_coupon(grant_coupon, shopper, as_of):
+    # given
+    coupon = grant_coupon()
+    redeem(coupon, shopper, as_of)
+    # when
+    restored = restore_coupons_on_refund(order_id="O1", now=as_of + timedelta(days=1))
+    again = restore_coupons_on_refund(order_id="O1", now=as_of + timedelta(days=1))
+    # then
+    coupon.refresh_from_db()
+    assert (restored, again, coupon.status) == (1, 0, "unused")
+    assert redeem(coupon, shopper, as_of + timedelta(days=2), order_id="O2").created is True
+
+
+def test_refund_after_validity_marks_the_coupon_expired(grant_coupon, shopper, as_of):
+    coupon = grant_coupon()
+    redeem(coupon, shopper, as_of)
+    restore_coupons_on_refund(order_id="O1", now=as_of + timedelta(days=8))
+    coupon.refresh_from_db()
+    assert coupon.status == "expired"
+
+
+def test_expiry_task_marks_only_coupons_past_validity(
+    grant_coupon, make_campaign, shopper, app_push, as_of
+):
+    # given: one coupon valid 7 days, one valid 30 days
+    short = grant_coupon(valid_days=7)
+    long_lived = grant_coupon(valid_days=30)
+    # when
+    at = as_of + timedelta(days=7)
+    expired = expire_coupons(as_of=at)
+    rerun = expire_coupons(as_of=at)
+    # then
+    short.refresh_from_db()
+    long_lived.refresh_from_db()
+    assert (expired, rerun, short.status, long_lived.status) == (1, 0, "expired", "unused")
+    assert list(
+        CouponEvent.objects.filter(kind="expiry").values_list("coupon_id", "channel_code")
+    ) == [(short.pk, "app_push")]
+
+
+def test_points_coupon_credits_the_customer(grant_coupon, shopper, as_of):
+    coupon = grant_coupon(kind="points", face_value=Decimal("200"), threshold=0)
+    result = redeem(coupon, shopper, as_of)
+    shopper.refresh_from_db()
+    assert (result.redemption.discount, shopper.points) == (Decimal("0.00"), 200)

@@ -288,6 +288,7 @@ def _check_harassment(*, customer: Customer, resources: list, now: datetime) -> 
         Coupon.objects.filter(
             customer=customer,
             self_claimed=False,
+            status__in=[CouponStatus.UNUSED, CouponStatus.REDEEMED, CouponStatus.EXPIRED],
             template__in=[resource.template_id for resource in resources],
             issued_at__gt=now - interval,
         )

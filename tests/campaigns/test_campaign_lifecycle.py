@@ -187,9 +187,7 @@ def test_advance_starts_and_finishes_at_the_window_edges(make_campaign, as_of):
         claim_ends_at=as_of + 5 * DAY,
         business_line="a",
     )
-    make_campaign(
-        code="ending", status="running", claim_ends_at=as_of + DAY, business_line="b"
-    )
+    make_campaign(code="ending", status="running", claim_ends_at=as_of + DAY, business_line="b")
     # when: one second before the edges nothing moves; at the edges both do
     before = advance_campaigns(now=as_of + DAY - timedelta(seconds=1))
     at_edge = advance_campaigns(now=as_of + DAY)

@@ -1,0 +1,100 @@
+"""Support staff actions on a customer's coupons: revoke and reissue, always audited."""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from campaigns import locks
+from campaigns.enums import CouponEventKind, CouponStatus, Trigger
+from campaigns.exceptions import CampaignActionRefused
+from campaigns.models import Campaign, Coupon, CouponEvent, CustomerCampaignCounter
+from campaigns.services.claims import ClaimResult, claim_coupon
+from crm.core.models import AuditEntry
+
+
+@transaction.atomic
+def revoke_coupon(*, coupon: Coupon, actor, reason: str, now: datetime) -> Coupon:
+    """Revoke an unused coupon and give its grant back to the campaign and the customer.
+
+    Takes the engine's locks in their fixed order (customer, counter, campaign), so the
+    counters it lowers cannot race a claim. Requires a reason; writes an AuditEntry.
+    """
+    if not reason.strip():
+        raise CampaignActionRefused("reason_required", ["say why the coupon is revoked"])
+    locks.lock_customer(coupon.customer_id)
+    coupon = Coupon.objects.select_for_update().select_related("grant__channel").get(pk=coupon.pk)
+    if coupon.status != CouponStatus.UNUSED:
+        raise CampaignActionRefused(
+            "invalid_status", [f"coupon {coupon.code} is {coupon.status}, only unused coupons"]
+        )
+    campaign = coupon.campaign
+    counter = locks.lock_customer_counter(campaign=campaign, customer_id=coupon.customer_id)
+    locks.lock_campaign(campaign.pk)
+    cost = coupon.template.budget_cost
+    Coupon.objects.filter(pk=coupon.pk).update(
+        status=CouponStatus.REVOKED, status_changed_at=now, updated_at=now
+    )
+    Campaign.objects.filter(pk=campaign.pk).update(
+        issued_count=F("issued_count") - 1, spent=F("spent") - cost
+    )
+    # The grant no longer counts toward the customer's limit once all its coupons are gone.
+    if not coupon.grant.coupons.filter(status=CouponStatus.UNUSED).exclude(pk=coupon.pk).exists():
+        CustomerCampaignCounter.objects.filter(pk=counter.pk, total_grants__gt=0).update(
+            total_grants=F("total_grants") - 1
+        )
+        grant_day = timezone.localdate(coupon.grant.granted_at, timezone.get_default_timezone())
+        CustomerCampaignCounter.objects.filter(
+            pk=counter.pk, day=grant_day, day_grants__gt=0
+        ).update(day_grants=F("day_grants") - 1)
+    CouponEvent.objects.create(
+        kind=CouponEventKind.REVOKE,
+        at=now,
+        campaign=campaign,
+        customer_id=coupon.customer_id,
+        coupon=coupon,
+        channel_code=coupon.grant.channel.code,
+        reason=reason[:40],
+        amount=-coupon.face_value,
+    )
+    AuditEntry.objects.create(
+        at=now,
+        actor=actor,
+        action="coupon.revoke",
+        object_type="coupon",
+        object_id=coupon.code,
+        changes={"status": [CouponStatus.UNUSED, CouponStatus.REVOKED]},
+        reason=reason,
+    )
+    coupon.refresh_from_db()
+    return coupon
+
+
+@transaction.atomic
+def reissue_coupon(*, coupon: Coupon, actor, reason: str, now: datetime) -> ClaimResult:
+    """Replace an unused coupon with a new grant of the same campaign, through the engine.
+
+    The old coupon is revoked first (its grant given back), then claim_coupon decides the
+    new grant with every rule, so a reissue can never exceed stock, budget or limits.
+    """
+    grant = coupon.grant
+    revoke_coupon(coupon=coupon, actor=actor, reason=reason, now=now)
+    result = claim_coupon(
+        campaign=coupon.campaign,
+        customer=coupon.customer,
+        channel=grant.channel,
+        trigger=Trigger.SELF if coupon.self_claimed else grant.trigger,
+        idempotency_key=f"reissue:{coupon.code}",
+        now=now,
+    )
+    AuditEntry.objects.create(
+        at=now,
+        actor=actor,
+        action="coupon.reissue",
+        object_type="coupon",
+        object_id=coupon.code,
+        changes={"replaced_by": [c.code for c in result.coupons]},
+        reason=reason,
+    )
+    return result

@@ -45,8 +45,12 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI served from our own static files, so /api/docs/ works offline.
+    "drf_spectacular_sidecar",
     "crm.core",
     "crm",
+    "segments",
+    "campaigns",
 ]
 
 MIDDLEWARE = [
@@ -152,6 +156,17 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Customer data, segments, campaigns, claims and redemptions.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # https://drf-spectacular.readthedocs.io/en/latest/settings.html — no CDN (SPEC §8).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Stable component names for choice fields whose names other apps reuse ("kind",
+    # "status"): without them the schema's enum names depend on which views exist.
+    "ENUM_NAME_OVERRIDES": {
+        "CouponKindEnum": "campaigns.enums.CouponKind",
+        "CouponStatusEnum": "campaigns.enums.CouponStatus",
+        "CampaignStatusEnum": "campaigns.enums.CampaignStatus",
+    },
 }
 
 # CELERY
@@ -173,6 +188,17 @@ CELERY_BEAT_SCHEDULE = {
     "recompute-customer-metrics": {
         "task": "crm.tasks.recompute_customer_metrics_task",
         "schedule": crontab(hour=2, minute=0),
+    },
+    # Every minute: start scheduled campaigns whose claim window opened, finish those whose
+    # window closed.
+    "advance-campaigns": {
+        "task": "campaigns.tasks.advance_campaigns_task",
+        "schedule": crontab(),
+    },
+    # Every hour at :05: mark coupons past their validity as expired.
+    "expire-coupons": {
+        "task": "campaigns.tasks.expire_coupons_task",
+        "schedule": crontab(minute=5),
     },
 }
 

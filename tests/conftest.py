@@ -5,11 +5,12 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from importlib import import_module
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -25,7 +26,32 @@ def as_of():
     return datetime(2026, 6, 30, 12, 0, tzinfo=ZoneInfo("UTC"))
 
 
+def ensure_roles() -> None:
+    """Recreate the role groups of the migrations when a transactional test flushed them.
+
+    Tests marked django_db(transaction=True) (browser, races) truncate every table at the
+    end; the flush recreates content types and permissions (post_migrate) but not the
+    groups the data migrations made, so they are rebuilt here from the same tables.
+    """
+    if Group.objects.filter(name__in=ROLES).count() == len(ROLES):
+        return
+    crm_roles = import_module("crm.migrations.0002_roles").ROLE_PERMISSIONS
+    campaign_roles = import_module("campaigns.migrations.0002_roles").ROLE_PERMISSIONS
+    for role in ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        for app_label, codename in crm_roles.get(role, []):
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.add(
+            *Permission.objects.filter(
+                content_type__app_label="campaigns", codename__in=campaign_roles.get(role, [])
+            )
+        )
+
+
 def make_user(role: str | None, *, superuser: bool = False) -> User:
+    ensure_roles()
     username = role or "admin"
     user = User.objects.create_user(
         username=username,

@@ -1,0 +1,349 @@
+"""Purchase fields: paid orders only (refunded and cancelled ones never count, SPEC §1).
+
+Which data answers a condition (the rule of the `as_of_is_now` flag, see CompileContext):
+- `as_of_is_now` and no window or purchase scope: the metric columns stored on Customer by
+  crm.services.metrics (order_count, total_spent, avg_order_value, first/last_order_at;
+  days_since_last_order from last_order_at). The plain lookups are the fastest.
+- otherwise (a window, a scope, or an explicit as_of): the paid orders placed at or before
+  as_of, as semi-joins on Customer.pk (fields.aggregates). The stored columns hold today's
+  values and would be wrong for any other moment.
+With a category or SKU scope, spend is the sum of the matching item lines (quantity x unit
+price) and an order counts when it has at least one matching item.
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Func,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+)
+from django.db.models.functions import Round
+
+from crm.enums import OrderStatus
+from crm.models import Order, OrderItem
+from segments.catalogue import MAX_DAYS, CompileContext, InstantRange, register_field
+from segments.enums import FieldFamily, Operator, ValueType
+from segments.fields.aggregates import (
+    MEASURE,
+    aggregate_condition,
+    customers_with_rows,
+    number_condition,
+)
+from segments.fields.lookups import column_condition, comparison
+
+if TYPE_CHECKING:
+    from segments.rules import Condition
+
+Op = Operator
+ONE_DAY = timedelta(days=1)
+NUMBER = frozenset({Op.EQ, Op.NE, Op.GT, Op.GTE, Op.LT, Op.LTE, Op.BETWEEN})
+TIME = frozenset({Op.BEFORE, Op.AFTER, Op.BETWEEN, Op.WITHIN_LAST_DAYS, Op.IS_NULL})
+BOUGHT = frozenset({Op.EQ, Op.NE, Op.IN, Op.NOT_IN})
+MONEY = DecimalField(max_digits=20, decimal_places=6)
+WINDOW_HELP = " Optionally in a window of time (last N days, or from/to dates)."
+
+
+def _uses_stored_columns(condition: "Condition", context: CompileContext) -> bool:
+    return context.as_of_is_now and condition.window is None and condition.scope is None
+
+
+def _has_item_scope(condition: "Condition") -> bool:
+    return condition.scope is not None and bool(condition.scope.category or condition.scope.sku)
+
+
+def _item_filter(condition: "Condition") -> dict[str, str]:
+    scope = condition.scope
+    lookups = {}
+    if scope is not None and scope.category:
+        lookups["category"] = scope.category
+    if scope is not None and scope.sku:
+        lookups["sku"] = scope.sku
+    return lookups
+
+
+def paid_orders(condition: "Condition", context: CompileContext) -> QuerySet:
+    """Paid orders placed at or before as_of, in the condition's window and scope."""
+    orders = Order.objects.paid().filter(context.window_filter("placed_at", condition.window))
+    scope = condition.scope
+    if scope is not None and scope.store:
+        orders = orders.filter(store=scope.store)
+    if scope is not None and scope.channel:
+        orders = orders.filter(channel=scope.channel)
+    if _has_item_scope(condition):
+        items = OrderItem.objects.filter(order=OuterRef("pk"), **_item_filter(condition))
+        orders = orders.filter(Exists(items))
+    return orders
+
+
+def paid_lines(condition: "Condition", context: CompileContext) -> QuerySet:
+    """Item lines of paid orders (at or before as_of, windowed, scoped) that match the scope."""
+    lines = OrderItem.objects.filter(
+        context.window_filter("order__placed_at", condition.window),
+        order__status=OrderStatus.PAID,
+        **_item_filter(condition),
+    )
+    scope = condition.scope
+    if scope.store:
+        lines = lines.filter(order__store=scope.store)
+    if scope.channel:
+        lines = lines.filter(order__channel=scope.channel)
+    return lines
+
+
+def _line_amount() -> ExpressionWrapper:
+    return ExpressionWrapper(F("quantity") * F("unit_price"), output_field=MONEY)
+
+
+class Share(Func):
+    """numerator * 1.0 / denominator: an exact numeric on PostgreSQL, and on SQLite (the
+    demo) a REAL instead of the integer division two whole numbers would give; the same
+    expression crm.services.metrics uses for the stored average."""
+
+    template = "(%(expressions)s)"
+    arg_joiner = " * 1.0 / "
+    output_field = MONEY
+
+
+def _average(total, orders) -> Round:
+    # Rounded to cents like the stored column (crm.services.metrics), so a rule means the
+    # same whether it reads the column or the orders.
+    return Round(Share(total, orders), 2, output_field=MONEY)
+
+
+@register_field(
+    name="order_count",
+    label="Number of orders",
+    family=FieldFamily.PURCHASES,
+    value_type=ValueType.INTEGER,
+    operators=NUMBER,
+    takes_window=True,
+    takes_purchase_scope=True,
+    minimum=0,
+    help_text="Paid orders." + WINDOW_HELP,
+)
+def _compile_order_count(condition: "Condition", context: CompileContext) -> Q:
+    if _uses_stored_columns(condition, context):
+        return column_condition(condition, context, column="order_count")
+    return number_condition(
+        paid_orders(condition, context),
+        customer="customer",
+        measure=Count("pk"),
+        op=condition.op,
+        value=condition.value,
+    )
+
+
+@register_field(
+    name="total_spent",
+    label="Total spent",
+    family=FieldFamily.PURCHASES,
+    value_type=ValueType.DECIMAL,
+    operators=NUMBER,
+    takes_window=True,
+    takes_purchase_scope=True,
+    minimum=Decimal(0),
+    help_text="Sum of paid orders (of matching items with a category or SKU)." + WINDOW_HELP,
+)
+def _compile_total_spent(condition: "Condition", context: CompileContext) -> Q:
+    if _uses_stored_columns(condition, context):
+        return column_condition(condition, context, column="total_spent")
+    if _has_item_scope(condition):
+        rows, customer, measure = (
+            paid_lines(condition, context),
+            "order__customer",
+            Sum(_line_amount(), output_field=MONEY),
+        )
+    else:
+        rows, customer, measure = paid_orders(condition, context), "customer", Sum("amount")
+    return number_condition(
+        rows, customer=customer, measure=measure, op=condition.op, value=condition.value
+    )
+
+
+@register_field(
+    name="avg_order_value",
+    label="Average order value",
+    family=FieldFamily.PURCHASES,
+    value_type=ValueType.DECIMAL,
+    operators=NUMBER | {Op.IS_NULL},
+    takes_window=True,
+    takes_purchase_scope=True,
+    minimum=Decimal(0),
+    help_text="Total spent / number of orders, to the cent; unknown without orders." + WINDOW_HELP,
+)
+def _compile_avg_order_value(condition: "Condition", context: CompileContext) -> Q:
+    if _uses_stored_columns(condition, context):
+        return column_condition(condition, context, column="avg_order_value", nullable=True)
+    if _has_item_scope(condition):
+        rows, customer = paid_lines(condition, context), "order__customer"
+        measure = _average(Sum(_line_amount(), output_field=MONEY), Count("order", distinct=True))
+    else:
+        rows, customer = paid_orders(condition, context), "customer"
+        measure = _average(Sum("amount"), Count("pk"))
+    if condition.op == Op.IS_NULL:
+        return ~customers_with_rows(rows, customer=customer)
+    # Without orders the average is unknown: only is_null (and NOT of a comparison) has them.
+    return aggregate_condition(
+        rows,
+        customer=customer,
+        measure=measure,
+        matched=comparison(MEASURE, condition.op, condition.value),
+        matches_customers_without_rows=False,
+    )
+
+
+def _order_time_condition(
+    condition: "Condition", context: CompileContext, *, column: str, matched: InstantRange
+) -> Q:
+    """first/last order time inside `matched`; customers without paid orders never are."""
+    if _uses_stored_columns(condition, context):
+        return Q(**matched.lookups(column), **{f"{column}__isnull": False})
+    measure = Min("placed_at") if column == "first_order_at" else Max("placed_at")
+    return aggregate_condition(
+        paid_orders(condition, context),
+        customer="customer",
+        measure=measure,
+        matched=Q(**matched.lookups(MEASURE)),
+        matches_customers_without_rows=False,
+    )
+
+
+def _no_paid_orders(condition: "Condition", context: CompileContext, column: str) -> Q:
+    if _uses_stored_columns(condition, context):
+        return Q(**{f"{column}__isnull": True})
+    return ~customers_with_rows(paid_orders(condition, context), customer="customer")
+
+
+def _register_order_time(name: str, label: str, help_text: str) -> None:
+    def compile_order_time(condition: "Condition", context: CompileContext) -> Q:
+        if condition.op == Op.IS_NULL:
+            return _no_paid_orders(condition, context, name)
+        matched = context.value_range(condition.op, condition.value)
+        return _order_time_condition(condition, context, column=name, matched=matched)
+
+    register_field(
+        name=name,
+        label=label,
+        family=FieldFamily.PURCHASES,
+        value_type=ValueType.DATETIME,
+        operators=TIME,
+        help_text=help_text,
+    )(compile_order_time)
+
+
+_register_order_time("first_order_at", "First order date", "When the first paid order was placed.")
+_register_order_time("last_order_at", "Last order date", "When the last paid order was placed.")
+
+
+@register_field(
+    name="days_since_last_order",
+    label="Days since last order",
+    family=FieldFamily.PURCHASES,
+    value_type=ValueType.INTEGER,
+    operators=NUMBER | {Op.IS_NULL},
+    minimum=0,
+    maximum=MAX_DAYS,
+    help_text="Whole days (rounded down) from the last paid order to the evaluation time.",
+)
+def _compile_days_since_last_order(condition: "Condition", context: CompileContext) -> Q:
+    """Whole days d = floor((as_of - last) / 1 day), so d >= N exactly when last <= as_of -
+    N days, and d <= N exactly when last > as_of - (N + 1) days."""
+    if condition.op == Op.IS_NULL:
+        return _no_paid_orders(condition, context, "last_order_at")
+    as_of, value = context.as_of, condition.value
+
+    def at_least(days: int) -> InstantRange:
+        return InstantRange(upper=as_of - days * ONE_DAY)
+
+    def at_most(days: int) -> InstantRange:
+        return InstantRange(lower=as_of - (days + 1) * ONE_DAY, lower_inclusive=False)
+
+    match condition.op:
+        case Op.EQ:
+            matched = _both(at_least(value), at_most(value))
+        case Op.GT:
+            matched = at_least(value + 1)
+        case Op.GTE:
+            matched = at_least(value)
+        case Op.LT:
+            matched = at_most(value - 1)
+        case Op.LTE:
+            matched = at_most(value)
+        case Op.BETWEEN:
+            matched = _both(at_least(value[0]), at_most(value[1]))
+    return _order_time_condition(condition, context, column="last_order_at", matched=matched)
+
+
+def _both(upper: InstantRange, lower: InstantRange) -> InstantRange:
+    return InstantRange(
+        lower=lower.lower,
+        lower_inclusive=lower.lower_inclusive,
+        upper=upper.upper,
+        upper_inclusive=upper.upper_inclusive,
+    )
+
+
+def _bought(name: str, label: str, *, lookup: str, rows: str, help_text: str) -> None:
+    """Register an existence field: a paid order (or item line) with this value."""
+
+    def compile_bought(condition: "Condition", context: CompileContext) -> Q:
+        values = list(condition.value) if condition.op == Op.IN else [condition.value]
+        if rows == "lines":
+            found = OrderItem.objects.filter(
+                context.window_filter("order__placed_at", condition.window),
+                order__status=OrderStatus.PAID,
+                order__customer=OuterRef("pk"),
+                **{f"{lookup}__in": values},
+            )
+        else:
+            found = Order.objects.paid().filter(
+                context.window_filter("placed_at", condition.window),
+                customer=OuterRef("pk"),
+                **{f"{lookup}__in": values},
+            )
+        return Q(Exists(found))
+
+    register_field(
+        name=name,
+        label=label,
+        family=FieldFamily.PURCHASES,
+        value_type=ValueType.TEXT,
+        operators=BOUGHT,
+        takes_window=True,
+        help_text=help_text + WINDOW_HELP,
+    )(compile_bought)
+
+
+_bought(
+    "bought_category",
+    "Bought from category",
+    lookup="category",
+    rows="lines",
+    help_text="Has a paid order with an item of this category.",
+)
+_bought(
+    "bought_sku",
+    "Bought SKU",
+    lookup="sku",
+    rows="lines",
+    help_text="Has a paid order with this SKU.",
+)
+_bought(
+    "bought_in_store",
+    "Bought in store",
+    lookup="store",
+    rows="orders",
+    help_text="Has a paid order placed in this store.",
+)

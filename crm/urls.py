@@ -24,7 +24,14 @@ urlpatterns = [
     path(
         "imports/<int:pk>/progress/", imports.ImportProgressView.as_view(), name="import-progress"
     ),
+    path(
+        "imports/<int:pk>/refused-rows/",
+        imports.ImportRefusedRowsView.as_view(),
+        name="import-refused-rows",
+    ),
+    path("", include("campaigns.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include("campaigns.api.urls")),
     path("api/v1/", include("crm.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -1,0 +1,477 @@
+"""The admin of campaigns: support staff look coupons up and revoke or reissue them;
+superusers may also edit templates, campaigns and the anti-harassment settings.
+
+Declarative first, hooks second. Nothing here writes domain rows itself: every save and
+every action calls campaigns.services, which validate, lock and write the audit entry.
+Forms run the services' check functions in clean(), so a refusal shows as a form error.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns import selectors
+from campaigns.enums import CampaignStatus
+from campaigns.exceptions import CampaignActionRefused
+from campaigns.forms import CouponActionReasonForm
+from campaigns.models import (
+    Campaign,
+    Coupon,
+    CouponEvent,
+    CouponTemplate,
+    Grant,
+    HarassmentSettings,
+    Redemption,
+)
+from campaigns.services import configuration, support
+from campaigns.services.claims import current_harassment_settings
+from crm.core.api import DomainRefusal
+
+# Coupons shown by name on the revoke/reissue page; the rest are counted.
+REASON_PAGE_LISTED = 100
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the engine: looked at, never edited here."""
+
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _put_on_form(form: forms.Form, error: ValidationError) -> None:
+    """A service's ValidationError on the form: per field where the form shows it."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error.messages)
+        return
+    for name, field_messages in error.message_dict.items():
+        form.add_error(name if name in form.fields else None, field_messages)
+
+
+# Coupon templates -----------------------------------------------------------------------
+
+
+class CouponTemplateAdminForm(forms.ModelForm):
+    class Meta:
+        model = CouponTemplate
+        fields = configuration.TEMPLATE_FIELDS
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if self.errors:
+            return cleaned_data
+        try:
+            if self.instance.pk:
+                configuration.check_coupon_template_change(
+                    template=self.instance, fields=self.template_changes()
+                )
+            else:
+                configuration.check_coupon_template(
+                    template=CouponTemplate(**self.template_changes())
+                )
+        except ValidationError as error:
+            _put_on_form(self, error)
+        except CampaignActionRefused as refusal:
+            self.add_error(None, refusal.reasons)
+        return cleaned_data
+
+    def template_changes(self) -> dict:
+        names = self.changed_data if self.instance.pk else self.fields
+        return {
+            name: self.cleaned_data[name]
+            for name in names
+            if name in configuration.TEMPLATE_FIELDS and name in self.cleaned_data
+        }
+
+    def _post_clean(self):
+        # The services' checks above already said what is wrong in words; the model's
+        # constraint check would repeat it as "Constraint ... is violated".
+        if not self.errors:
+            super()._post_clean()
+
+
+@admin.register(CouponTemplate)
+class CouponTemplateAdmin(admin.ModelAdmin):
+    form = CouponTemplateAdminForm
+    list_display = ("code", "name", "kind", "face_value", "threshold", "valid_days", "cost_bearer")
+    list_filter = ("kind", "cost_bearer")
+    search_fields = ("code", "name")
+    fieldsets = (
+        (None, {"fields": ("code", "name", "kind", ("face_value", "max_discount"), "threshold")}),
+        ("Use validity", {"fields": (("valid_from", "valid_until"), "valid_days")}),
+        ("Restrictions", {"fields": ("categories", "skus", "stores", "cities")}),
+        ("Cost", {"fields": ("cost_bearer",)}),
+        ("Record", {"fields": ("created_by", "updated_by", "created_at", "updated_at")}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        record = ("created_by", "updated_by", "created_at", "updated_at")
+        if obj is None:
+            return record
+        if selectors.is_coupon_template_in_use(template=obj):
+            locked = (
+                set(configuration.TEMPLATE_FIELDS) - configuration.TEMPLATE_FIELDS_EDITABLE_IN_USE
+            )
+            return (*record, *sorted(locked))
+        return (*record, "code")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            saved = configuration.update_coupon_template(
+                template=CouponTemplate.objects.get(pk=obj.pk),
+                fields=form.template_changes(),
+                actor=request.user,
+                now=timezone.now(),
+            )
+        else:
+            saved = configuration.create_coupon_template(
+                fields=form.template_changes(), actor=request.user, now=timezone.now()
+            )
+        # The admin's log entry and redirect read the saved row from `obj`.
+        obj.pk = saved.pk
+
+    def save_related(self, request, form, formsets, change):
+        """Nothing: the service saved everything."""
+
+
+# Campaigns ------------------------------------------------------------------------------
+
+
+class CampaignAdminForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = [*configuration.CAMPAIGN_FIELDS, "channels"]
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if self.errors:
+            return cleaned_data
+        try:
+            configuration.check_campaign_change(
+                campaign=self.instance,
+                fields=self.campaign_changes(),
+                channels=self.channel_changes(),
+                now=timezone.now(),
+            )
+        except ValidationError as error:
+            _put_on_form(self, error)
+        except CampaignActionRefused as refusal:
+            self.add_error(None, refusal.reasons)
+        return cleaned_data
+
+    def campaign_changes(self) -> dict:
+        return {
+            name: self.cleaned_data[name]
+            for name in self.changed_data
+            if name in configuration.CAMPAIGN_FIELDS
+        }
+
+    def channel_changes(self):
+        if "channels" not in self.changed_data:
+            return None
+        return list(self.cleaned_data["channels"])
+
+    def _post_clean(self):
+        # As CouponTemplateAdminForm: the service checks already explained any problem.
+        if not self.errors:
+            super()._post_clean()
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignAdminForm
+    list_display = (
+        "code",
+        "name",
+        "status",
+        "business_line",
+        "campaign_type",
+        "claim_starts_at",
+        "claim_ends_at",
+        "issued_count",
+        "stock",
+        "spent",
+        "budget",
+    )
+    list_filter = ("status", "campaign_type", "business_line", "trigger")
+    list_select_related = ("segment",)
+    search_fields = ("code", "name")
+    filter_horizontal = ("channels",)
+    # Written by the engine and the lifecycle services only; the coupons per grant are
+    # edited in the campaign wizard, which offers the templates.
+    counters = ("status", "issued_count", "spent", "coupons_per_grant")
+    record = ("created_by", "updated_by", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("code", "name", "status", "business_line", "campaign_type")}),
+        ("Audience", {"fields": ("segment", "cities", "holdout_share")}),
+        ("Claims", {"fields": (("claim_starts_at", "claim_ends_at"), "trigger", "channels")}),
+        ("Coupons", {"fields": ("coupons_per_grant",)}),
+        ("Limits", {"fields": (("daily_limit_per_customer", "limit_per_customer"),)}),
+        ("Stock and budget", {"fields": (("stock", "issued_count"), ("budget", "spent"))}),
+        ("Record", {"fields": ("created_by", "updated_by", "created_at", "updated_at")}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        # A live campaign offers only the fields it may still change (see configuration).
+        if obj is None or obj.status == CampaignStatus.DRAFT:
+            editable = set(configuration.CAMPAIGN_FIELDS) - {"code"} | {"channels"}
+        elif obj.status in configuration.LIVE_STATUSES:
+            editable = set(configuration.LIVE_EDITABLE_FIELDS)
+        else:
+            editable = set(configuration.ENDED_EDITABLE_FIELDS)
+        locked = {*configuration.CAMPAIGN_FIELDS, "channels"} - editable
+        return (*self.counters, *self.record, *sorted(locked))
+
+    @admin.display(description="coupons per grant")
+    def coupons_per_grant(self, campaign: Campaign) -> str:
+        resources = campaign.resources.select_related("template").order_by("template__code")
+        return ", ".join(f"{r.quantity} x {r.template.code}" for r in resources) or "-"
+
+    def has_add_permission(self, request) -> bool:
+        # New campaigns come from the wizard page, which also takes their coupons.
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        configuration.update_campaign(
+            campaign=Campaign.objects.get(pk=obj.pk),
+            fields=form.campaign_changes(),
+            channels=form.channel_changes(),
+            actor=request.user,
+            now=timezone.now(),
+        )
+
+    def save_related(self, request, form, formsets, change):
+        """Nothing: update_campaign saved the channels."""
+
+
+# Coupons: revoke and reissue ------------------------------------------------------------
+
+
+@admin.register(Coupon)
+class CouponAdmin(admin.ModelAdmin):
+    list_display = (
+        "code",
+        "customer_code",
+        "campaign",
+        "template",
+        "status",
+        "face_value",
+        "issued_at",
+        "valid_until",
+    )
+    list_filter = ("status", "campaign")
+    list_select_related = ("customer", "campaign", "template")
+    # Exact matches only (index lookups; a partial phone match would let staff without
+    # the PII permission recover a number digit by digit).
+    search_fields = ("=code", "=customer__customer_id", "=customer__phone")
+    search_help_text = "Coupon code, customer id or the customer's full phone number (exact)."
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ("revoke_coupons", "reissue_coupons")
+    fields = (
+        ("code", "status"),
+        ("customer", "campaign", "template"),
+        ("face_value", "threshold"),
+        ("valid_from", "valid_until"),
+        ("issued_at", "status_changed_at", "self_claimed"),
+        "grant",
+    )
+    readonly_fields = (
+        "code",
+        "status",
+        "customer",
+        "campaign",
+        "template",
+        "face_value",
+        "threshold",
+        "valid_from",
+        "valid_until",
+        "issued_at",
+        "status_changed_at",
+        "self_claimed",
+        "grant",
+    )
+
+    @admin.display(description="customer", ordering="customer__customer_id")
+    def customer_code(self, coupon: Coupon) -> str:
+        return coupon.customer.customer_id
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Staff with the change permission act on coupons (revoke, reissue), never edit
+        # them field by field: those writes go through the audited services.
+        if request.method == "POST":
+            raise PermissionDenied
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            "show_delete_link": False,
+        }
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected coupons", permissions=["change"])
+    def revoke_coupons(self, request, queryset):
+        return self._act_with_reason(request, queryset, "revoke_coupons")
+
+    @admin.action(description="Reissue the selected coupons", permissions=["change"])
+    def reissue_coupons(self, request, queryset):
+        return self._act_with_reason(request, queryset, "reissue_coupons")
+
+    def _act_with_reason(self, request, queryset, action_name: str):
+        revoke = action_name == "revoke_coupons"
+        form = CouponActionReasonForm(request.POST if "confirm" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "campaigns/coupon_action_reason.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Revoke coupons" if revoke else "Reissue coupons",
+                    "verb": "revoke" if revoke else "reissue",
+                    "opts": self.model._meta,
+                    "form": form,
+                    "coupons": queryset.select_related("customer")[:REASON_PAGE_LISTED],
+                    "coupon_count": queryset.count(),
+                    "selected_ids": request.POST.getlist(ACTION_CHECKBOX_NAME),
+                    "select_across": request.POST.get("select_across", "0"),
+                    "action_name": action_name,
+                    "action_checkbox_name": ACTION_CHECKBOX_NAME,
+                },
+            )
+        reason, now = form.cleaned_data["reason"], timezone.now()
+        done = []
+        for coupon in queryset.order_by("pk"):
+            try:
+                if revoke:
+                    support.revoke_coupon(coupon=coupon, actor=request.user, reason=reason, now=now)
+                    done.append(coupon.code)
+                else:
+                    result = support.reissue_coupon(
+                        coupon=coupon, actor=request.user, reason=reason, now=now
+                    )
+                    done.append(f"{coupon.code} → {', '.join(c.code for c in result.coupons)}")
+            except DomainRefusal as refusal:
+                self.message_user(
+                    request,
+                    f"{coupon.code} not {'revoked' if revoke else 'reissued'}: {refusal.detail}",
+                    messages.ERROR,
+                )
+        if done:
+            self.message_user(
+                request,
+                f"{'Revoked' if revoke else 'Reissued'} {len(done)} "
+                f"coupon{'s' if len(done) != 1 else ''}: {'; '.join(done)}.",
+                messages.SUCCESS,
+            )
+        return None
+
+
+# Ledger rows ----------------------------------------------------------------------------
+
+
+@admin.register(Grant)
+class GrantAdmin(ReadOnlyAdmin):
+    list_display = (
+        "granted_at",
+        "campaign",
+        "customer",
+        "channel",
+        "trigger",
+        "coupon_count",
+        "cost",
+    )
+    list_filter = ("trigger", "campaign")
+    list_select_related = ("campaign", "customer", "channel")
+    search_fields = ("=customer__customer_id", "=idempotency_key", "=campaign__code")
+    search_help_text = "Customer id, idempotency key or campaign code (exact)."
+
+
+@admin.register(CouponEvent)
+class CouponEventAdmin(ReadOnlyAdmin):
+    list_display = ("at", "kind", "campaign", "customer", "coupon", "channel_code", "reason")
+    list_filter = ("kind", "channel_code")
+    list_select_related = ("campaign", "customer", "coupon")
+    search_fields = ("=coupon__code", "=customer__customer_id", "=campaign__code")
+    search_help_text = "Coupon code, customer id or campaign code (exact)."
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(ReadOnlyAdmin):
+    list_display = ("redeemed_at", "coupon", "order_id", "order_amount", "discount", "reversed_at")
+    list_select_related = ("coupon",)
+    search_fields = ("=coupon__code", "=order_id")
+    search_help_text = "Coupon code or order id (exact)."
+
+
+# Anti-harassment settings ---------------------------------------------------------------
+
+
+class HarassmentSettingsForm(forms.ModelForm):
+    class Meta:
+        model = HarassmentSettings
+        fields = configuration.HARASSMENT_FIELDS
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if self.errors:
+            return cleaned_data
+        candidate = HarassmentSettings(
+            pk=1, **{name: cleaned_data[name] for name in configuration.HARASSMENT_FIELDS}
+        )
+        try:
+            configuration.check_harassment_settings(harassment_settings=candidate)
+        except ValidationError as error:
+            _put_on_form(self, error)
+        return cleaned_data
+
+
+@admin.register(HarassmentSettings)
+class HarassmentSettingsAdmin(admin.ModelAdmin):
+    """One settings row: the list page opens it; saving goes through the audited service."""
+
+    form = HarassmentSettingsForm
+
+    def changelist_view(self, request, extra_context=None):
+        row = current_harassment_settings()
+        return HttpResponseRedirect(
+            reverse("admin:campaigns_harassmentsettings_change", args=[row.pk])
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        configuration.update_harassment_settings(
+            changes={name: form.cleaned_data[name] for name in form.changed_data},
+            actor=request.user,
+            now=timezone.now(),
+        )
+        messages.info(request, "The new rules apply from the next claim.")

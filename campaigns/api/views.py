@@ -1,0 +1,503 @@
+"""Campaigns API (SPEC §5): claim and redeem for integrations; templates and campaigns CRUD
+with their status actions for marketers (analysts read).
+
+Every view parses input, calls one service or selector and renders; refusals are domain
+exceptions mapped to 409 (crm.core.api), with `reasons` added for campaign actions.
+"""
+
+from django.utils import timezone
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campaigns import selectors
+from campaigns.api.serializers import (
+    CampaignActionRefusalSerializer,
+    CampaignInputSerializer,
+    CampaignSerializer,
+    ClaimInputSerializer,
+    ClaimRefusalSerializer,
+    ClaimSerializer,
+    CouponTemplateInputSerializer,
+    CouponTemplateSerializer,
+    RedemptionInputSerializer,
+    RedemptionRefusalSerializer,
+    RedemptionSerializer,
+)
+from campaigns.exceptions import CampaignActionRefused
+from campaigns.filters import CampaignFilterSet, CouponTemplateFilterSet
+from campaigns.services import configuration, lifecycle
+from campaigns.services.claims import claim_coupon
+from campaigns.services.redemptions import OrderLine, redeem_coupon
+from crm.core.permissions import INTEGRATION, MARKETER, READ_ROLES, WRITE_ROLES, HasRole
+
+# The shop's front ends claim and redeem with an integration token; marketers may test.
+CLAIM_ROLES = frozenset({INTEGRATION, MARKETER})
+
+_BAD_INPUT = OpenApiResponse(
+    description="A field is missing or invalid, or a code names nothing (the body names the "
+    'field: {"campaign": ["No campaign with code spring-9."]}).'
+)
+_FORBIDDEN = OpenApiResponse(description="The user's role may not do this.")
+
+# Examples -------------------------------------------------------------------------------
+
+_COUPON_EXAMPLE = {
+    "code": "K7QX2M9PHT4A",
+    "template": "ten-off-fifty",
+    "kind": "cash",
+    "face_value": "10.00",
+    "max_discount": None,
+    "threshold": "50.00",
+    "valid_from": "2026-06-30T20:00:00+08:00",
+    "valid_until": "2026-07-07T20:00:00+08:00",
+    "status": "unused",
+}
+_CLAIM_EXAMPLE = {
+    **{key: _COUPON_EXAMPLE[key] for key in ("code", "kind", "face_value", "threshold")},
+    "valid_from": _COUPON_EXAMPLE["valid_from"],
+    "valid_until": _COUPON_EXAMPLE["valid_until"],
+    "campaign": "summer-snacks",
+    "customer": "C000123",
+    "channel": "app_push",
+    "trigger": "login",
+    "granted_at": "2026-06-30T20:00:00+08:00",
+    "coupons": [_COUPON_EXAMPLE],
+}
+_CLAIM_EXAMPLES = [
+    OpenApiExample(
+        "claim",
+        request_only=True,
+        value={
+            "campaign": "summer-snacks",
+            "customer": "C000123",
+            "channel": "app_push",
+            "trigger": "login",
+            "idempotency_key": "login-C000123-2026-06-30",
+        },
+    ),
+    OpenApiExample("granted", response_only=True, status_codes=["201"], value=_CLAIM_EXAMPLE),
+    OpenApiExample(
+        "the same idempotency key again",
+        response_only=True,
+        status_codes=["200"],
+        value=_CLAIM_EXAMPLE,
+    ),
+    OpenApiExample(
+        "refused: daily limit",
+        response_only=True,
+        status_codes=["409"],
+        value={"reason": "daily_limit", "detail": "1 of 1 grants today already"},
+    ),
+    OpenApiExample(
+        "refused: key used for another claim",
+        response_only=True,
+        status_codes=["409"],
+        value={
+            "reason": "idempotency_key_reused",
+            "detail": "idempotency_key 'login-C000123-2026-06-30' was used for another claim "
+            "(different customer, channel or trigger)",
+        },
+    ),
+]
+_REDEMPTION_EXAMPLE = {
+    "code": "K7QX2M9PHT4A",
+    "customer": "C000123",
+    "order_id": "O1001",
+    "amount": "88.00",
+    "discount": "10.00",
+    "store": "SH-01",
+    "city": "Shanghai",
+}
+_REDEMPTION_EXAMPLES = [
+    OpenApiExample(
+        "redemption",
+        request_only=True,
+        value={
+            "code": "K7QX2M9PHT4A",
+            "customer": "C000123",
+            "order_id": "O1001",
+            "amount": "88.00",
+            "items": [{"sku": "NUT-01", "category": "nuts", "quantity": 2, "unit_price": "44.00"}],
+            "store": "SH-01",
+            "city": "Shanghai",
+        },
+    ),
+    OpenApiExample("redeemed", response_only=True, status_codes=["201"], value=_REDEMPTION_EXAMPLE),
+    OpenApiExample(
+        "the same code and order again",
+        response_only=True,
+        status_codes=["200"],
+        value=_REDEMPTION_EXAMPLE,
+    ),
+    OpenApiExample(
+        "refused: threshold",
+        response_only=True,
+        status_codes=["409"],
+        value={
+            "reason": "threshold_not_met",
+            "detail": "eligible amount 30.00 is below the threshold 50.00",
+        },
+    ),
+]
+_LAUNCH_REFUSED_EXAMPLE = OpenApiExample(
+    "launch refused",
+    response_only=True,
+    status_codes=["409"],
+    value={
+        "reason": "launch_refused",
+        "detail": "choose at least one channel; the budget 5.00 is below the cost of one "
+        "grant (10.00)",
+        "reasons": [
+            "choose at least one channel",
+            "the budget 5.00 is below the cost of one grant (10.00)",
+        ],
+    },
+)
+_INVALID_STATUS_EXAMPLE = OpenApiExample(
+    "not possible from this status",
+    response_only=True,
+    status_codes=["409"],
+    value={
+        "reason": "invalid_status",
+        "detail": "cannot pause a draft campaign (only from running)",
+        "reasons": ["cannot pause a draft campaign (only from running)"],
+    },
+)
+
+
+# Claim and redeem -----------------------------------------------------------------------
+
+
+class ClaimView(APIView):
+    permission_classes = [HasRole]
+    allowed_roles = CLAIM_ROLES
+
+    @extend_schema(
+        operation_id="claim_coupon",
+        summary="Claim a campaign's coupon for a customer",
+        description="Grants the campaign's coupons to the customer if every rule of SPEC §4 "
+        "holds. The same `idempotency_key` again returns the first grant with 200; the key "
+        "with another customer, channel or trigger is refused.",
+        request=ClaimInputSerializer,
+        responses={
+            201: ClaimSerializer,
+            200: ClaimSerializer,
+            400: _BAD_INPUT,
+            403: _FORBIDDEN,
+            409: ClaimRefusalSerializer,
+        },
+        examples=_CLAIM_EXAMPLES,
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ClaimInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = claim_coupon(**data, now=timezone.now())
+        output = ClaimSerializer(
+            {
+                "first": result.coupons[0],
+                "coupons": result.coupons,
+                "grant": result.grant,
+                "campaign": data["campaign"],
+                "customer": data["customer"],
+                "channel": data["channel"],
+            }
+        )
+        return Response(
+            output.data, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        )
+
+
+class RedemptionView(APIView):
+    permission_classes = [HasRole]
+    allowed_roles = CLAIM_ROLES
+
+    @extend_schema(
+        operation_id="redeem_coupon",
+        summary="Redeem a coupon on an order",
+        description="Validates owner, validity, threshold and restrictions, records the "
+        "order and returns the discount. The same code and order again returns the first "
+        "redemption with 200.",
+        request=RedemptionInputSerializer,
+        responses={
+            201: RedemptionSerializer,
+            200: RedemptionSerializer,
+            400: _BAD_INPUT,
+            403: _FORBIDDEN,
+            409: RedemptionRefusalSerializer,
+        },
+        examples=_REDEMPTION_EXAMPLES,
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RedemptionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = redeem_coupon(
+            code=data["code"],
+            customer=data["customer"],
+            order_id=data["order_id"],
+            amount=data["amount"],
+            items=[OrderLine(**item) for item in data["items"]],
+            store=data["store"],
+            city=data["city"],
+            now=timezone.now(),
+        )
+        return Response(
+            RedemptionSerializer(result.redemption).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+
+# Templates and campaigns ----------------------------------------------------------------
+
+
+class ActionRefusalMixin:
+    """Campaign refusals carry every reason; the API returns them all, not only the first."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, CampaignActionRefused):
+            return Response(
+                {"reason": exc.reason, "detail": exc.detail, "reasons": exc.reasons},
+                status=status.HTTP_409_CONFLICT,
+            )
+        return super().handle_exception(exc)
+
+
+_WRITE_RESPONSES = {400: _BAD_INPUT, 403: _FORBIDDEN, 409: CampaignActionRefusalSerializer}
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List coupon templates"),
+    retrieve=extend_schema(summary="Read a coupon template"),
+    create=extend_schema(
+        summary="Create a coupon template",
+        request=CouponTemplateInputSerializer,
+        responses={201: CouponTemplateSerializer, 400: _BAD_INPUT, 403: _FORBIDDEN},
+    ),
+    update=extend_schema(
+        summary="Replace a coupon template",
+        description="Once coupons of the template are issued or a live campaign uses it, "
+        "only the name may change (409 template_in_use otherwise).",
+        request=CouponTemplateInputSerializer,
+        responses={200: CouponTemplateSerializer, **_WRITE_RESPONSES},
+    ),
+    partial_update=extend_schema(
+        summary="Change fields of a coupon template",
+        request=CouponTemplateInputSerializer,
+        responses={200: CouponTemplateSerializer, **_WRITE_RESPONSES},
+    ),
+    destroy=extend_schema(
+        summary="Delete an unused coupon template",
+        responses={204: None, 403: _FORBIDDEN, 409: CampaignActionRefusalSerializer},
+    ),
+)
+class CouponTemplateViewSet(ActionRefusalMixin, viewsets.ModelViewSet):
+    permission_classes = [HasRole]
+    allowed_roles = WRITE_ROLES
+    read_roles = READ_ROLES
+    serializer_class = CouponTemplateSerializer
+    filterset_class = CouponTemplateFilterSet
+    lookup_field = "code"
+
+    def get_queryset(self):
+        return selectors.coupon_templates_for_list()
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        serializer = CouponTemplateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        template = configuration.create_coupon_template(
+            fields=serializer.validated_data, actor=request.user, now=timezone.now()
+        )
+        return Response(CouponTemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, *args, **kwargs) -> Response:
+        template = self.get_object()
+        serializer = CouponTemplateInputSerializer(
+            data=request.data, partial=kwargs.get("partial", False)
+        )
+        serializer.is_valid(raise_exception=True)
+        template = configuration.update_coupon_template(
+            template=template,
+            fields=serializer.validated_data,
+            actor=request.user,
+            now=timezone.now(),
+        )
+        return Response(CouponTemplateSerializer(template).data)
+
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        configuration.delete_coupon_template(
+            template=self.get_object(), actor=request.user, now=timezone.now()
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _action_schema(summary: str, description: str, examples: list[OpenApiExample]):
+    return extend_schema(
+        summary=summary,
+        description=description,
+        request=None,
+        responses={
+            200: CampaignSerializer,
+            403: _FORBIDDEN,
+            409: CampaignActionRefusalSerializer,
+        },
+        examples=examples,
+    )
+
+
+_SCHEDULE_DESCRIPTION = (
+    "Validates the draft (resources, channels, window, budget and stock for one grant, one "
+    "policy per audience) and schedules it, or starts it at once if its window is open. "
+    "Refused with every problem found."
+)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List campaigns"),
+    retrieve=extend_schema(summary="Read a campaign"),
+    create=extend_schema(
+        summary="Create a draft campaign",
+        request=CampaignInputSerializer,
+        responses={201: CampaignSerializer, 400: _BAD_INPUT, 403: _FORBIDDEN},
+    ),
+    update=extend_schema(
+        summary="Replace a campaign",
+        description="A draft may change anything but its code. A scheduled, running or paused "
+        "campaign may change only name, stock, budget and claim_ends_at (409 otherwise).",
+        request=CampaignInputSerializer,
+        responses={200: CampaignSerializer, **_WRITE_RESPONSES},
+    ),
+    partial_update=extend_schema(
+        summary="Change fields of a campaign",
+        request=CampaignInputSerializer,
+        responses={200: CampaignSerializer, **_WRITE_RESPONSES},
+    ),
+    destroy=extend_schema(
+        summary="Delete a draft campaign",
+        responses={204: None, 403: _FORBIDDEN, 409: CampaignActionRefusalSerializer},
+    ),
+)
+class CampaignViewSet(ActionRefusalMixin, viewsets.ModelViewSet):
+    permission_classes = [HasRole]
+    allowed_roles = WRITE_ROLES
+    read_roles = READ_ROLES
+    serializer_class = CampaignSerializer
+    filterset_class = CampaignFilterSet
+    lookup_field = "code"
+
+    def get_queryset(self):
+        return selectors.campaigns_for_list()
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        serializer = CampaignInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields, resources, channels = _campaign_input(serializer.validated_data)
+        campaign = configuration.create_campaign(
+            fields=fields,
+            resources=resources or [],
+            channels=channels or [],
+            actor=request.user,
+            now=timezone.now(),
+        )
+        return Response(self._render(campaign), status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, *args, **kwargs) -> Response:
+        campaign = self.get_object()
+        serializer = CampaignInputSerializer(
+            data=request.data, partial=kwargs.get("partial", False)
+        )
+        serializer.is_valid(raise_exception=True)
+        fields, resources, channels = _campaign_input(serializer.validated_data)
+        campaign = configuration.update_campaign(
+            campaign=campaign,
+            fields=fields,
+            resources=resources,
+            channels=channels,
+            actor=request.user,
+            now=timezone.now(),
+        )
+        return Response(self._render(campaign))
+
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        configuration.delete_campaign(
+            campaign=self.get_object(), actor=request.user, now=timezone.now()
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @_action_schema(
+        "Schedule (launch) a draft campaign",
+        _SCHEDULE_DESCRIPTION,
+        [_LAUNCH_REFUSED_EXAMPLE, _INVALID_STATUS_EXAMPLE],
+    )
+    @action(detail=True, methods=["post"])
+    def schedule(self, request: Request, code: str | None = None) -> Response:
+        return self._change_status(lifecycle.schedule_campaign)
+
+    @_action_schema(
+        "Launch a draft campaign (the same as schedule)",
+        _SCHEDULE_DESCRIPTION,
+        [_LAUNCH_REFUSED_EXAMPLE, _INVALID_STATUS_EXAMPLE],
+    )
+    @action(detail=True, methods=["post"])
+    def launch(self, request: Request, code: str | None = None) -> Response:
+        return self._change_status(lifecycle.schedule_campaign)
+
+    @_action_schema(
+        "Pause a running campaign", "Claims are refused until resumed.", [_INVALID_STATUS_EXAMPLE]
+    )
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, code: str | None = None) -> Response:
+        return self._change_status(lifecycle.pause_campaign)
+
+    @_action_schema(
+        "Resume a paused campaign",
+        "Running again, or finished if its window ended meanwhile.",
+        [_INVALID_STATUS_EXAMPLE],
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, code: str | None = None) -> Response:
+        return self._change_status(lifecycle.resume_campaign)
+
+    @_action_schema(
+        "Finish a campaign now", "Issued coupons stay valid.", [_INVALID_STATUS_EXAMPLE]
+    )
+    @action(detail=True, methods=["post"])
+    def finish(self, request: Request, code: str | None = None) -> Response:
+        return self._change_status(lifecycle.finish_campaign)
+
+    @_action_schema("Cancel a campaign", "Issued coupons stay valid.", [_INVALID_STATUS_EXAMPLE])
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, code: str | None = None) -> Response:
+        return self._change_status(lifecycle.cancel_campaign)
+
+    def _change_status(self, service) -> Response:
+        campaign = service(campaign=self.get_object(), actor=self.request.user, now=timezone.now())
+        return Response(self._render(campaign))
+
+    def _render(self, campaign) -> dict:
+        # Read back through the list selector: resources and channels fetched in bulk.
+        return CampaignSerializer(self.get_queryset().get(pk=campaign.pk)).data
+
+
+def _campaign_input(data: dict):
+    fields = dict(data)
+    resources = fields.pop("resources", None)
+    channels = fields.pop("channels", None)
+    specs = (
+        None
+        if resources is None
+        else [
+            configuration.ResourceSpec(template=item["template"], quantity=item["quantity"])
+            for item in resources
+        ]
+    )
+    return fields, specs, channels

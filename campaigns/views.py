@@ -1,0 +1,465 @@
+"""Marketer pages of campaigns: coupon templates, the campaign list, the wizard and the
+campaign page with its status actions.
+
+Marketers configure (WRITE_ROLES); marketers and analysts read (READ_ROLES). Writes call
+campaigns.services; their refusals come back as form errors or as one message per reason.
+"""
+
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.forms import Form
+from django.http import Http404, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views import View
+from django.views.generic import ListView, TemplateView
+
+from campaigns import selectors
+from campaigns.enums import CampaignStatus
+from campaigns.exceptions import CampaignActionRefused
+from campaigns.filters import CampaignFilterSet, CouponTemplateFilterSet
+from campaigns.forms import CampaignForm, CouponTemplateForm, ResourceFormSet
+from campaigns.models import Campaign, CouponTemplate
+from campaigns.services import configuration, lifecycle
+from crm.core.csv_export import stream_csv
+from crm.core.permissions import READ_ROLES, WRITE_ROLES, RoleRequiredMixin, has_role
+from segments.models import Segment
+
+# The status actions of the campaign page, in the order the buttons appear.
+ACTIONS = {
+    "schedule": (lifecycle.schedule_campaign, "Schedule"),
+    "pause": (lifecycle.pause_campaign, "Pause"),
+    "resume": (lifecycle.resume_campaign, "Resume"),
+    "finish": (lifecycle.finish_campaign, "Finish now"),
+    "cancel": (lifecycle.cancel_campaign, "Cancel campaign"),
+}
+# Asked before acting: these cannot be undone.
+CONFIRM = {
+    "finish": "Finish the campaign now? Claims stop for good; issued coupons stay valid.",
+    "cancel": "Cancel the campaign? Claims stop for good; issued coupons stay valid.",
+}
+
+CAMPAIGN_EXPORT_HEADER = (
+    "code",
+    "name",
+    "status",
+    "business_line",
+    "campaign_type",
+    "segment",
+    "cities",
+    "claim_starts_at",
+    "claim_ends_at",
+    "trigger",
+    "channels",
+    "resources",
+    "daily_limit_per_customer",
+    "limit_per_customer",
+    "stock",
+    "issued_count",
+    "budget",
+    "spent",
+    "holdout_share",
+)
+TEMPLATE_EXPORT_HEADER = (
+    "code",
+    "name",
+    "kind",
+    "face_value",
+    "max_discount",
+    "threshold",
+    "valid_from",
+    "valid_until",
+    "valid_days",
+    "categories",
+    "skus",
+    "stores",
+    "cities",
+    "cost_bearer",
+)
+# Rows per database round trip while streaming an export (prefetches run per chunk).
+EXPORT_CHUNK_SIZE = 1000
+
+
+def show_errors(form: Form, error: ValidationError, *, renamed: dict | None = None) -> None:
+    """Put a service's ValidationError on the form, field by field where the form has it."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error.messages)
+        return
+    for name, field_messages in error.message_dict.items():
+        name = (renamed or {}).get(name, name)
+        form.add_error(name if name in form.fields else None, field_messages)
+
+
+def _local_iso(moment) -> str:
+    return timezone.localtime(moment).isoformat(timespec="minutes") if moment else ""
+
+
+def _page_range(context: dict):
+    return context["paginator"].get_elided_page_range(
+        context["page_obj"].number, on_each_side=2, on_ends=1
+    )
+
+
+def _filters_active(request) -> bool:
+    return any(value.strip() for name, value in request.GET.items() if name != "page")
+
+
+# Coupon templates -----------------------------------------------------------------------
+
+
+def _template_filterset(request) -> CouponTemplateFilterSet:
+    return CouponTemplateFilterSet(
+        request.GET or None, queryset=selectors.coupon_templates_for_list()
+    )
+
+
+class CouponTemplateListView(RoleRequiredMixin, ListView):
+    allowed_roles = READ_ROLES
+    template_name = "campaigns/coupon_template_list.html"
+    context_object_name = "templates"
+    paginate_by = 50
+
+    def get_queryset(self):
+        self.filterset = _template_filterset(self.request)
+        return self.filterset.qs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["filterset"] = self.filterset
+        context["filters_active"] = _filters_active(self.request)
+        context["page_range"] = _page_range(context)
+        context["can_edit"] = has_role(self.request.user, WRITE_ROLES)
+        return context
+
+
+class CouponTemplateExportView(RoleRequiredMixin, View):
+    """The filtered template list as CSV (same filters as the list page)."""
+
+    allowed_roles = READ_ROLES
+
+    def get(self, request):
+        rows: Iterator[list] = (
+            [
+                template.code,
+                template.name,
+                template.kind,
+                template.face_value,
+                template.max_discount,
+                template.threshold,
+                _local_iso(template.valid_from),
+                _local_iso(template.valid_until),
+                template.valid_days,
+                ";".join(template.categories),
+                ";".join(template.skus),
+                ";".join(template.stores),
+                ";".join(template.cities),
+                template.cost_bearer,
+            ]
+            for template in _template_filterset(request).qs.iterator(chunk_size=EXPORT_CHUNK_SIZE)
+        )
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        return stream_csv(
+            filename=f"coupon-templates-{stamp}.csv", header=TEMPLATE_EXPORT_HEADER, rows=rows
+        )
+
+
+class CouponTemplateCreateView(RoleRequiredMixin, View):
+    allowed_roles = WRITE_ROLES
+    template_name = "campaigns/coupon_template_form.html"
+
+    def get(self, request):
+        return self._render(CouponTemplateForm())
+
+    def post(self, request):
+        form = CouponTemplateForm(request.POST)
+        if form.is_valid():
+            try:
+                template = configuration.create_coupon_template(
+                    fields=form.template_fields(), actor=request.user, now=timezone.now()
+                )
+            except ValidationError as error:
+                show_errors(form, error)
+            else:
+                messages.success(request, f"Coupon template {template.code} is created.")
+                return redirect("coupon-template-list")
+        return self._render(form)
+
+    def _render(self, form):
+        return render(self.request, self.template_name, {"form": form, "template": None})
+
+
+class CouponTemplateUpdateView(RoleRequiredMixin, View):
+    allowed_roles = WRITE_ROLES
+    template_name = "campaigns/coupon_template_form.html"
+
+    def get(self, request, code: str):
+        template = get_object_or_404(CouponTemplate, code=code)
+        return self._render(CouponTemplateForm(template=template), template)
+
+    def post(self, request, code: str):
+        template = get_object_or_404(CouponTemplate, code=code)
+        form = CouponTemplateForm(request.POST, template=template)
+        if form.is_valid():
+            try:
+                configuration.update_coupon_template(
+                    template=template,
+                    fields=form.template_fields(),
+                    actor=request.user,
+                    now=timezone.now(),
+                )
+            except ValidationError as error:
+                show_errors(form, error)
+            except CampaignActionRefused as refusal:
+                form.add_error(None, refusal.reasons)
+            else:
+                messages.success(request, f"Coupon template {template.code} is saved.")
+                return redirect("coupon-template-list")
+        return self._render(form, template)
+
+    def _render(self, form, template):
+        context = {
+            "form": form,
+            "template": template,
+            "in_use": selectors.is_coupon_template_in_use(template=template),
+        }
+        return render(self.request, self.template_name, context)
+
+
+# Campaigns ------------------------------------------------------------------------------
+
+
+def _campaign_filterset(request) -> CampaignFilterSet:
+    return CampaignFilterSet(request.GET or None, queryset=selectors.campaigns_for_list())
+
+
+class CampaignListView(RoleRequiredMixin, ListView):
+    allowed_roles = READ_ROLES
+    template_name = "campaigns/campaign_list.html"
+    context_object_name = "campaigns"
+    paginate_by = 50
+
+    def get_queryset(self):
+        self.filterset = _campaign_filterset(self.request)
+        return self.filterset.qs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["filterset"] = self.filterset
+        context["filters_active"] = _filters_active(self.request)
+        context["page_range"] = _page_range(context)
+        context["business_lines"] = selectors.business_lines()
+        context["can_edit"] = has_role(self.request.user, WRITE_ROLES)
+        return context
+
+
+class CampaignExportView(RoleRequiredMixin, View):
+    """The filtered campaign list as CSV (same filters as the list page)."""
+
+    allowed_roles = READ_ROLES
+
+    def get(self, request):
+        queryset = _campaign_filterset(request).qs
+        rows: Iterator[list] = (
+            [
+                campaign.code,
+                campaign.name,
+                campaign.status,
+                campaign.business_line,
+                campaign.campaign_type,
+                campaign.segment.name,
+                ";".join(campaign.cities),
+                _local_iso(campaign.claim_starts_at),
+                _local_iso(campaign.claim_ends_at),
+                campaign.trigger,
+                ";".join(channel.code for channel in campaign.channels.all()),
+                ";".join(
+                    f"{resource.template.code}x{resource.quantity}"
+                    for resource in campaign.resources.all()
+                ),
+                campaign.daily_limit_per_customer,
+                campaign.limit_per_customer,
+                campaign.stock,
+                campaign.issued_count,
+                campaign.budget,
+                campaign.spent,
+                campaign.holdout_share,
+            ]
+            for campaign in queryset.iterator(chunk_size=EXPORT_CHUNK_SIZE)
+        )
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        return stream_csv(
+            filename=f"campaigns-{stamp}.csv", header=CAMPAIGN_EXPORT_HEADER, rows=rows
+        )
+
+
+class CampaignCreateView(RoleRequiredMixin, View):
+    """The wizard: one page in sections, saved as a draft."""
+
+    allowed_roles = WRITE_ROLES
+    template_name = "campaigns/campaign_form.html"
+
+    def get(self, request):
+        # Tomorrow at midnight for a week: the usual shape; the marketer changes it.
+        start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+        start += timedelta(days=1)
+        initial = {"claim_starts_at": start, "claim_ends_at": start + timedelta(days=7)}
+        if request.GET.get("segment"):
+            initial["segment"] = request.GET["segment"]
+        form = CampaignForm(initial=initial)
+        formset = ResourceFormSet(prefix="resources", initial=[{"quantity": 1}])
+        return self._render(form, formset)
+
+    def post(self, request):
+        form = CampaignForm(request.POST)
+        formset = ResourceFormSet(request.POST, prefix="resources")
+        if form.is_valid() and formset.is_valid():
+            try:
+                campaign = configuration.create_campaign(
+                    fields=form.campaign_fields(),
+                    resources=formset.resources(),
+                    channels=list(form.cleaned_data["channels"]),
+                    actor=request.user,
+                    now=timezone.now(),
+                )
+            except ValidationError as error:
+                show_errors(form, error, renamed=CampaignForm.FIELD_FOR_ERROR)
+            else:
+                messages.success(
+                    request,
+                    f"Campaign {campaign.code} is saved as a draft. Schedule it when it is ready.",
+                )
+                return redirect("campaign-detail", code=campaign.code)
+        return self._render(form, formset)
+
+    def _render(self, form, formset, campaign=None):
+        context = {
+            "form": form,
+            "formset": formset,
+            "campaign": campaign,
+            "has_segments": Segment.objects.exists(),
+            "business_lines": selectors.business_lines(),
+        }
+        return render(self.request, self.template_name, context)
+
+
+class CampaignUpdateView(CampaignCreateView):
+    """The wizard on an existing campaign; a live one offers only the fields it may change."""
+
+    def get(self, request, code: str):
+        campaign = get_object_or_404(Campaign, code=code)
+        form = CampaignForm(
+            initial=CampaignForm.initial_for(campaign), editable=_editable(campaign)
+        )
+        formset = ResourceFormSet(
+            prefix="resources",
+            initial=[
+                {"template": resource.template, "quantity": resource.quantity}
+                for resource in campaign.resources.select_related("template").order_by("pk")
+            ],
+        )
+        return self._render(form, formset, campaign)
+
+    def post(self, request, code: str):
+        campaign = get_object_or_404(Campaign, code=code)
+        editable = _editable(campaign)
+        form = CampaignForm(
+            request.POST, initial=CampaignForm.initial_for(campaign), editable=editable
+        )
+        is_draft = campaign.status == CampaignStatus.DRAFT
+        formset = ResourceFormSet(request.POST if is_draft else None, prefix="resources")
+        if form.is_valid() and (not is_draft or formset.is_valid()):
+            try:
+                configuration.update_campaign(
+                    campaign=campaign,
+                    fields=form.campaign_fields(),
+                    resources=formset.resources() if is_draft else None,
+                    channels=list(form.cleaned_data["channels"]) if is_draft else None,
+                    actor=request.user,
+                    now=timezone.now(),
+                )
+            except ValidationError as error:
+                show_errors(form, error, renamed=CampaignForm.FIELD_FOR_ERROR)
+            except CampaignActionRefused as refusal:
+                form.add_error(None, refusal.reasons)
+            else:
+                messages.success(request, f"Campaign {campaign.code} is saved.")
+                return redirect("campaign-detail", code=campaign.code)
+        return self._render(form, formset, campaign)
+
+
+def _editable(campaign: Campaign) -> frozenset[str] | None:
+    """The form fields a campaign in its status may change (None: all but the code)."""
+    if campaign.status == CampaignStatus.DRAFT:
+        return frozenset(CampaignForm.base_fields) - {"code"}
+    if campaign.status in configuration.LIVE_STATUSES:
+        return configuration.LIVE_EDITABLE_FIELDS
+    return configuration.ENDED_EDITABLE_FIELDS
+
+
+class CampaignDetailView(RoleRequiredMixin, TemplateView):
+    allowed_roles = READ_ROLES
+    template_name = "campaigns/campaign_detail.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        try:
+            detail = selectors.campaign_detail(code=kwargs["code"], as_of=timezone.now())
+        except Campaign.DoesNotExist:
+            raise Http404("No campaign with this code.") from None
+        campaign = detail.campaign
+        context["detail"] = detail
+        context["campaign"] = campaign
+        context["can_edit"] = has_role(self.request.user, WRITE_ROLES)
+        context["actions"] = [
+            {"name": name, "label": label, "confirm": CONFIRM.get(name, "")}
+            for name, (_, label) in ACTIONS.items()
+            if campaign.status in lifecycle.ALLOWED_FROM[name]
+        ]
+        context["stock_left"] = campaign.stock - campaign.issued_count
+        context["budget_left"] = campaign.budget - campaign.spent
+        context["holdout_percent"] = (campaign.holdout_share * 100).quantize(Decimal("0.1"))
+        context["refusals_total"] = sum(row.refusals for row in detail.refusals)
+        return context
+
+
+class CampaignActionView(RoleRequiredMixin, View):
+    """POST action=schedule|pause|resume|finish|cancel: one lifecycle service each."""
+
+    allowed_roles = WRITE_ROLES
+
+    def post(self, request, code: str):
+        campaign = get_object_or_404(Campaign, code=code)
+        name = request.POST.get("action", "")
+        if name not in ACTIONS:
+            return HttpResponseBadRequest(f"Unknown action {name!r}.")
+        service, label = ACTIONS[name]
+        try:
+            campaign = service(campaign=campaign, actor=request.user, now=timezone.now())
+        except CampaignActionRefused as refusal:
+            for reason in refusal.reasons:
+                messages.error(request, f"{label} refused: {reason}.")
+        else:
+            messages.success(
+                request, f"Campaign {campaign.code} is {campaign.get_status_display().lower()}."
+            )
+        return redirect("campaign-detail", code=code)
+
+
+class CampaignAudienceSizeView(RoleRequiredMixin, View):
+    """The wizard's live audience size (htmx swaps this fragment in on segment change)."""
+
+    allowed_roles = READ_ROLES
+
+    def get(self, request):
+        segment_id = request.GET.get("segment", "")
+        segment = Segment.objects.filter(pk=segment_id).first() if segment_id.isdigit() else None
+        audience = (
+            selectors.audience_size(segment=segment, as_of=timezone.now()) if segment else None
+        )
+        return render(
+            request, "campaigns/audience_size.html", {"segment": segment, "audience": audience}
+        )

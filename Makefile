@@ -18,6 +18,7 @@ install: $(BIN)/python
 # Fresh demo on the embedded default: SQLite under var/, Celery tasks run inline.
 demo: install
 	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py collectstatic --no-input -v0
 	$(BIN)/python manage.py generate_demo_data --customers $(DEMO_CUSTOMERS) --if-empty
 	$(BIN)/python manage.py create_demo_users
 	@echo "OpsCRM demo: http://127.0.0.1:$(PORT)/  (admin: http://127.0.0.1:$(PORT)/admin/)"

@@ -15,3 +15,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Tests run tasks inline unless a test starts a real worker (marker `worker`).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+
+# WhiteNoise warns on every request when STATIC_ROOT does not exist (pages are served from
+# the finders in tests); an empty folder is enough.
+STATIC_ROOT.mkdir(exist_ok=True)  # noqa: F405

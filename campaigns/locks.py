@@ -11,15 +11,23 @@ cycle. Nothing else in the code base calls select_for_update() on these tables.
 
 from datetime import date
 
+from django.db import connection
+
 from campaigns.models import Campaign, CustomerCampaignCounter, CustomerClaimLock
 
 
 def lock_customer(customer_id: int) -> None:
     """Take the customer's claim lock. Requires: an open transaction, no other lock held."""
-    CustomerClaimLock.objects.bulk_create(
-        [CustomerClaimLock(customer_id=customer_id)], ignore_conflicts=True
-    )
-    CustomerClaimLock.objects.select_for_update().get(customer_id=customer_id)
+    # One round trip instead of insert-if-missing then SELECT ... FOR UPDATE: ON CONFLICT
+    # DO UPDATE locks the existing row until the transaction ends (a no-op update of the
+    # key), and a freshly inserted row is ours alone until then. The ORM cannot express it
+    # (bulk_create refuses the primary key in update_fields).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {CustomerClaimLock._meta.db_table} (customer_id) VALUES (%s) "
+            "ON CONFLICT (customer_id) DO UPDATE SET customer_id = EXCLUDED.customer_id",
+            [customer_id],
+        )
 
 
 def lock_customer_counter(*, campaign: Campaign, customer_id: int) -> CustomerCampaignCounter:

@@ -96,7 +96,7 @@ def claim_coupon(
             return _replay(existing, fingerprint)
         _check_before_locks(campaign=campaign, customer=customer, now=now)
         return _grant(
-            campaign_id=campaign.pk,
+            campaign=campaign,
             customer=customer,
             channel=channel,
             trigger=trigger,
@@ -174,7 +174,7 @@ def _check_status_and_window(campaign: Campaign, now: datetime) -> None:
 @transaction.atomic
 def _grant(
     *,
-    campaign_id: int,
+    campaign: Campaign,
     customer: Customer,
     channel: Channel,
     trigger: str,
@@ -183,13 +183,14 @@ def _grant(
     now: datetime,
 ) -> ClaimResult:
     locks.lock_customer(customer.pk)
-    existing = Grant.objects.filter(campaign_id=campaign_id, idempotency_key=idempotency_key)
+    existing = Grant.objects.filter(campaign_id=campaign.pk, idempotency_key=idempotency_key)
     if grant := existing.first():
         # A retry that waited for the customer lock while the first request committed.
         return _replay(grant, fingerprint)
-    campaign = Campaign.objects.get(pk=campaign_id)
+    # The caller's campaign row is good enough here: the counter only copies its limits,
+    # which the counter update below rewrites from the locked row (one round trip saved).
     counter = locks.lock_customer_counter(campaign=campaign, customer_id=customer.pk)
-    campaign = locks.lock_campaign(campaign_id)
+    campaign = locks.lock_campaign(campaign.pk)
     _check_status_and_window(campaign, now)  # it may have been paused meanwhile
 
     resources = list(CampaignResource.objects.filter(campaign=campaign).select_related("template"))

@@ -166,6 +166,7 @@ SPECTACULAR_SETTINGS = {
         "CouponKindEnum": "campaigns.enums.CouponKind",
         "CouponStatusEnum": "campaigns.enums.CouponStatus",
         "CampaignStatusEnum": "campaigns.enums.CampaignStatus",
+        "SegmentKindEnum": "segments.enums.SegmentKind",
     },
 }
 
@@ -194,6 +195,12 @@ CELERY_BEAT_SCHEDULE = {
     "advance-campaigns": {
         "task": "campaigns.tasks.advance_campaigns_task",
         "schedule": crontab(),
+    },
+    # Every day at 03:00 UTC (after the metrics recompute): refresh every dynamic segment,
+    # which adds a point to each segment's size history.
+    "refresh-dynamic-segments": {
+        "task": "segments.tasks.refresh_dynamic_segments_task",
+        "schedule": crontab(hour=3, minute=0),
     },
     # Every hour at :05: mark coupons past their validity as expired.
     "expire-coupons": {

@@ -6,16 +6,22 @@ the caller's as_of is the present (then unwindowed purchase conditions and lifec
 read the stored metric columns).
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.utils.timezone import localtime
 
-from crm.models import Customer
+from crm.core.models import Job
+from crm.enums import ChannelKind
+from crm.models import Channel, Customer, Order, OrderItem, Tag
+from crm.selectors import with_contact_shown
 from segments.compiler import compile_rule_tree
+from segments.describe import describe_rule_tree
 from segments.enums import SegmentKind
-from segments.models import Segment, SegmentMember
+from segments.models import Segment, SegmentMember, SegmentSizeSnapshot
 from segments.rules import parse_rule_tree
 
 DEFAULT_SAMPLE_SIZE = 10
@@ -85,3 +91,221 @@ def _membership(segment: Segment, *, as_of: datetime, as_of_is_now: bool) -> Q:
         return Q(Exists(members))
     node = parse_rule_tree(segment.rules, segment_id=segment.pk)
     return compile_rule_tree(node, as_of=as_of, as_of_is_now=as_of_is_now)
+
+
+# Reads of the segment pages, API and services ---------------------------------------------
+
+# How many distinct values the builder offers for a field, most frequent first.
+FIELD_VALUES_LIMIT = 200
+# Distinct values of a column are a full scan (~1-2 s over 10M order items); the builder
+# asks once per field, so they are cached for a while.
+FIELD_VALUES_CACHE_SECONDS = 600
+# The member export's columns; phone and e-mail are masked without the PII permission.
+MEMBER_EXPORT_HEADER = (
+    "customer_id",
+    "name",
+    "phone",
+    "email",
+    "gender",
+    "city",
+    "region",
+    "is_member",
+    "member_tier",
+    "tags",
+    "lifecycle_stage",
+    "rfm_group",
+    "value_tier",
+    "order_count",
+    "total_spent",
+    "last_order_at",
+)
+# Rows per database round trip while streaming an export (one tag prefetch per chunk), so
+# memory stays flat whatever the size of the segment.
+MEMBER_EXPORT_CHUNK_SIZE = 2000
+# Job.kind of a segment refresh; the label names the segment (see refresh_job_label).
+REFRESH_JOB_KIND = "segment_refresh"
+
+# Where the values of a text field (or of a purchase scope key) are found in the data.
+VALUE_SOURCES: dict[str, tuple[type, str, Q]] = {
+    **{
+        name: (Customer, name, ~Q(**{name: ""}))
+        for name in (
+            "city",
+            "region",
+            "occupation",
+            "member_tier",
+            "acquisition_channel",
+            "preferred_category",
+            "preferred_channel",
+        )
+    },
+    "tag": (Tag, "name", Q()),
+    "consent": (Channel, "code", Q(kind=ChannelKind.OFF_SITE)),
+    "bought_category": (OrderItem, "category", ~Q(category="")),
+    "bought_sku": (OrderItem, "sku", Q()),
+    "bought_in_store": (Order, "store", ~Q(store="")),
+    "category": (OrderItem, "category", ~Q(category="")),
+    "sku": (OrderItem, "sku", Q()),
+    "store": (Order, "store", ~Q(store="")),
+    "channel": (Order, "channel", ~Q(channel="")),
+}
+
+
+def segments_for_list() -> QuerySet[Segment]:
+    """Every segment with who created and changed it, by name.
+
+    The size shown is the stored `member_count` of the last refresh, so a list never
+    evaluates rules.
+    """
+    return Segment.objects.select_related("created_by", "updated_by").order_by("name", "pk")
+
+
+def segment_rule_members(
+    *, segment: Segment, as_of: datetime, as_of_is_now: bool = False
+) -> QuerySet[Customer]:
+    """The customers matching the segment's rules at `as_of`, whatever its kind: what a
+    refresh freezes into a snapshot. Raises RuleError when the rules no longer validate."""
+    node = parse_rule_tree(segment.rules, segment_id=segment.pk)
+    return Customer.objects.filter(compile_rule_tree(node, as_of=as_of, as_of_is_now=as_of_is_now))
+
+
+def segment_sentence(*, segment: Segment) -> str:
+    """The segment's rules as one sentence; an uploaded list says so."""
+    if not segment.rules:
+        return "Customers on an uploaded list"
+    return describe_rule_tree(parse_rule_tree(segment.rules, segment_id=segment.pk))
+
+
+def segment_overlap_summary(
+    *, first: Segment, second: Segment, as_of: datetime, as_of_is_now: bool = True
+) -> dict[str, int]:
+    """segment_overlap plus the ids and the number of all customers (for shares)."""
+    sizes = segment_overlap(first=first, second=second, as_of=as_of, as_of_is_now=as_of_is_now)
+    return {**sizes, "segment": first.pk, "other": second.pk, "total": Customer.objects.count()}
+
+
+def segment_size_history(*, segment: Segment) -> list[SegmentSizeSnapshot]:
+    """The sizes counted at each refresh, oldest first."""
+    return list(SegmentSizeSnapshot.objects.filter(segment=segment).order_by("at"))
+
+
+def segments_referencing(*, segment: Segment) -> list[Segment]:
+    """Other segments whose rules name `segment` in an in_segment condition, by name.
+
+    Reads every other segment's rules: segments are few (hundreds), and a JSON path query
+    would tie this to PostgreSQL while the demo runs on SQLite.
+    """
+    found = []
+    for other in Segment.objects.exclude(pk=segment.pk).exclude(rules={}).order_by("name", "pk"):
+        if segment.pk in _referenced_segment_ids(other.rules):
+            found.append(other)
+    return found
+
+
+def _referenced_segment_ids(data: Any) -> set[int]:
+    if isinstance(data, Mapping):
+        if data.get("field") == "in_segment":
+            value = data.get("value")
+            return set(value) if isinstance(value, list) else {value}
+        return set().union(*(_referenced_segment_ids(child) for child in data.values()))
+    if isinstance(data, list):
+        return set().union(*(_referenced_segment_ids(child) for child in data))
+    return set()
+
+
+def refresh_job_label(segment: Segment) -> str:
+    """The label of a refresh job: what the home page shows, and how a segment finds its
+    refresh jobs (the id is in the label; Job has no link to a segment)."""
+    return f"Segment #{segment.pk} refresh: {segment.name}"[:200]
+
+
+def segment_refresh_jobs(*, segment: Segment) -> QuerySet[Job]:
+    """Refresh jobs of `segment`, newest first."""
+    return Job.objects.filter(
+        kind=REFRESH_JOB_KIND, label__startswith=f"Segment #{segment.pk} refresh:"
+    ).order_by("-created_at", "-pk")
+
+
+def latest_segment_refresh(*, segment: Segment) -> Job | None:
+    """The newest refresh job of `segment`, if it was ever refreshed."""
+    return segment_refresh_jobs(segment=segment).first()
+
+
+def segment_page_members(
+    *, segment: Segment, as_of: datetime, show_pii: bool, limit: int
+) -> list[Customer]:
+    """The first `limit` members by customer_id, contact masked as the viewer needs."""
+    members = segment_members(segment=segment, as_of=as_of, as_of_is_now=True)
+    return list(with_contact_shown(members, show_pii=show_pii).order_by("customer_id")[:limit])
+
+
+def segment_members_for_list(
+    *, segment: Segment, as_of: datetime, show_pii: bool
+) -> QuerySet[Customer]:
+    """Members as list rows and export lines (tags prefetched, contact masked in SQL);
+    SegmentMemberFilterSet narrows and orders them."""
+    members = segment_members(segment=segment, as_of=as_of, as_of_is_now=True)
+    return with_contact_shown(
+        members.prefetch_related("tags").order_by("customer_id"), show_pii=show_pii
+    )
+
+
+def member_export_rows(members: QuerySet[Customer]) -> Iterator[list[Any]]:
+    """CSV lines (MEMBER_EXPORT_HEADER) of members from segment_members_for_list, streamed
+    in chunks; moments in the operator's time zone."""
+    for customer in members.iterator(chunk_size=MEMBER_EXPORT_CHUNK_SIZE):
+        yield [
+            customer.customer_id,
+            customer.name,
+            customer.phone_shown,
+            customer.email_shown,
+            customer.gender,
+            customer.city,
+            customer.region,
+            customer.is_member,
+            customer.member_tier,
+            ";".join(tag.name for tag in customer.tags.all()),
+            customer.lifecycle_stage,
+            customer.rfm_group,
+            customer.value_tier,
+            customer.order_count,
+            customer.total_spent,
+            localtime(customer.last_order_at).isoformat() if customer.last_order_at else "",
+        ]
+
+
+def segment_size_now(*, segment: Segment, as_of: datetime) -> dict[str, int]:
+    """How many customers are in `segment` now (its rules on the stored metric columns; a
+    snapshot's frozen list) and how many customers there are."""
+    return {
+        "count": segment_members(segment=segment, as_of=as_of, as_of_is_now=True).count(),
+        "total": Customer.objects.count(),
+    }
+
+
+def segments_to_compare(*, segment: Segment) -> QuerySet[Segment]:
+    """The other segments, by name, for the overlap form and in_segment menus."""
+    return Segment.objects.exclude(pk=segment.pk).order_by("name", "pk").only("pk", "name")
+
+
+def field_values(*, field: str, search: str = "", limit: int = FIELD_VALUES_LIMIT) -> list[str]:
+    """Values of a text field (or purchase scope key) present in the data, most frequent
+    first, optionally only those containing `search`. Raises KeyError for a field whose
+    values do not come from the data."""
+    model, column, present = VALUE_SOURCES[field]
+    search = search.strip()
+
+    def read() -> list[str]:
+        rows = model.objects.filter(present)
+        if search:
+            rows = rows.filter(**{f"{column}__icontains": search})
+        return list(
+            rows.order_by()
+            .values_list(column)
+            .annotate(rows=Count("pk"))
+            .order_by("-rows", column)
+            .values_list(column, flat=True)[:limit]
+        )
+
+    key = f"segments:field-values:{field}:{limit}:{search.casefold()}"
+    return cache.get_or_set(key, read, FIELD_VALUES_CACHE_SECONDS)

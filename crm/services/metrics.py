@@ -33,8 +33,12 @@ RECOMPUTE_WORK_MEM = "256MB"
 
 _DIALECTS = {
     "postgresql": {
-        "weekday": "EXTRACT(ISODOW FROM o.placed_at AT TIME ZONE %(tz)s)",
-        "hour": "EXTRACT(HOUR FROM o.placed_at AT TIME ZONE %(tz)s)",
+        # In the operator's zone: _aggregate_orders makes TIME_ZONE the transaction's zone
+        # for these statements. Measured on 10M orders: `EXTRACT(... AT TIME ZONE tz)`
+        # cost ~1.4 s per use (the zone conversion, and numeric EXTRACT), date_part() in
+        # the transaction's zone ~0.05 s.
+        "weekday": "date_part('isodow', o.placed_at)",
+        "hour": "date_part('hour', o.placed_at)",
         "distinct": "IS DISTINCT FROM",
         "in_scope": "= ANY(%(scope_ids)s)",
     },
@@ -72,8 +76,11 @@ _TEMP_TABLES = (
     "metrics_channel",
     "metrics_daypart",
     "metrics_category",
+    "metrics_scope_orders",
     "metrics_new",
 )
+# The tables _aggregate_orders fills, analysed before they are joined.
+_AGGREGATE_TABLES = ("metrics_agg", "metrics_channel", "metrics_daypart", "metrics_category")
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,21 @@ def _drop_temp_tables(cursor) -> None:
 
 
 def _aggregate_orders(cursor, *, dialect: dict, order_scope: str, params: dict) -> None:
+    if connection.vendor == "postgresql":
+        cursor.execute("SELECT current_setting('TimeZone')")
+        callers_zone = cursor.fetchone()[0]
+        # Local to the transaction (a rollback undoes it too); restored right after so the
+        # rest of the caller's transaction keeps its own zone.
+        cursor.execute("SELECT set_config('TimeZone', %s, true)", [settings.TIME_ZONE])
+        _aggregate_paid_orders(cursor, dialect=dialect, order_scope=order_scope, params=params)
+        cursor.execute("SELECT set_config('TimeZone', %s, true)", [callers_zone])
+        for table in _AGGREGATE_TABLES:
+            cursor.execute(f"ANALYZE {table}")
+    else:
+        _aggregate_paid_orders(cursor, dialect=dialect, order_scope=order_scope, params=params)
+
+
+def _aggregate_paid_orders(cursor, *, dialect: dict, order_scope: str, params: dict) -> None:
     paid_orders = f"""
         FROM crm_order o
         WHERE o.status = 'paid' AND o.placed_at <= %(as_of)s {order_scope}
@@ -238,6 +260,24 @@ def _aggregate_orders(cursor, *, dialect: dict, order_scope: str, params: dict) 
         """,
         params,
     )
+    if order_scope:
+        # A scoped run (an import's customers) first lists the scope's paid orders. Measured
+        # on 10,000 of 1M customers: straight from crm_order the planner expected 10x the
+        # orders (n_distinct of customer_id is sampled at 94k for 862k buyers) and
+        # hash-joined all 19M items, 3.4 s; from this analysed list it looks items up by
+        # order_id, 1.0 s.
+        cursor.execute(
+            f"CREATE TEMP TABLE metrics_scope_orders AS SELECT o.id, o.customer_id {paid_orders}",
+            params,
+        )
+        if connection.vendor == "postgresql":
+            cursor.execute("ANALYZE metrics_scope_orders")
+        orders, orders_filter = "metrics_scope_orders", ""
+    else:
+        orders, orders_filter = "crm_order", "AND o.status = 'paid' AND o.placed_at <= %(as_of)s"
+    # Spend summed in integer cents: the same order as the exact sum (prices have two
+    # decimals), with an int8 aggregate state half the size of numeric's. Measured on 10M
+    # orders / 19M items: 17.0 s -> 14.5 s, the final aggregate spilling 48 MB, not 220 MB.
     cursor.execute(
         f"""
         CREATE TEMP TABLE metrics_category AS
@@ -245,19 +285,16 @@ def _aggregate_orders(cursor, *, dialect: dict, order_scope: str, params: dict) 
             SELECT o.customer_id, i.category,
                    ROW_NUMBER() OVER (
                        PARTITION BY o.customer_id
-                       ORDER BY SUM(i.quantity * i.unit_price) DESC, i.category
+                       ORDER BY SUM(CAST(ROUND(i.quantity * i.unit_price * 100) AS BIGINT)) DESC,
+                                i.category
                    ) AS rank
-            FROM crm_order o JOIN crm_orderitem i ON i.order_id = o.id
-            WHERE o.status = 'paid' AND o.placed_at <= %(as_of)s {order_scope}
-              AND i.category <> ''
+            FROM {orders} o JOIN crm_orderitem i ON i.order_id = o.id
+            WHERE i.category <> '' {orders_filter}
             GROUP BY o.customer_id, i.category
         ) ranked WHERE rank = 1
         """,
         params,
     )
-    if connection.vendor == "postgresql":
-        for table in _TEMP_TABLES[:-1]:
-            cursor.execute(f"ANALYZE {table}")
 
 
 def _rfm_breakpoints(cursor, *, as_of: datetime, full_run: bool) -> RfmBreakpoints | None:

@@ -10,7 +10,7 @@ the GROUP BY semi-join ran at 1.5x hand-written SQL, a correlated Subquery in Co
 6.0x and annotate(Count) over a JOIN at 19.4x (STYLE §2.4).
 """
 
-from django.db.models import Aggregate, Q, QuerySet
+from django.db.models import Aggregate, Count, Exists, OuterRef, Q, QuerySet
 
 from segments.enums import Operator
 from segments.fields.lookups import comparison, zero_matches
@@ -40,7 +40,16 @@ def aggregate_condition(
 def number_condition(
     rows: QuerySet, *, customer: str, measure: Aggregate, op: Operator, value: object
 ) -> Q:
-    """A comparison of a count or a sum, where a customer without rows counts as 0."""
+    """A comparison of a count or a sum, where a customer without rows counts as 0.
+
+    A count of at least 1 is existence and a count of 0 its complement: those compile to a
+    plain semi-join on the rows, without the GROUP BY (which has to count every row).
+    """
+    if isinstance(measure, Count):
+        if (op, value) in ((Operator.GTE, 1), (Operator.GT, 0)):
+            return customers_with_rows(rows, customer=customer)
+        if (op, value) in ((Operator.EQ, 0), (Operator.LT, 1), (Operator.LTE, 0)):
+            return ~customers_with_rows(rows, customer=customer)
     return aggregate_condition(
         rows,
         customer=customer,
@@ -51,5 +60,11 @@ def number_condition(
 
 
 def customers_with_rows(rows: QuerySet, *, customer: str) -> Q:
-    """Customers with at least one of `rows`."""
-    return Q(pk__in=rows.order_by().values(customer))
+    """Customers with at least one of `rows`: EXISTS, correlated on the customer.
+
+    Not `pk IN (rows)`: negated, that is `NOT IN`, which PostgreSQL can never turn into an
+    anti-join, and once the rows outgrow work_mem it rescans them for every customer (a
+    "cart in 7 days, no order" preview ran for 17 minutes on 1M customers that way).
+    EXISTS becomes a semi- or anti-join, or else an index probe per customer.
+    """
+    return Q(Exists(rows.order_by().filter(**{customer: OuterRef("pk")})))

@@ -388,9 +388,14 @@ def product_sql(rule: dict) -> tuple[str, tuple]:
     from segments.rules import parse_rule_tree
 
     node = parse_rule_tree(rule["rules"])
-    query = Customer.objects.filter(
-        compile_rule_tree(node, as_of=rule["as_of"], as_of_is_now=rule["now"])
-    ).values("pk")
+    # No ORDER BY: .count() drops the model's default ordering too.
+    query = (
+        Customer.objects.filter(
+            compile_rule_tree(node, as_of=rule["as_of"], as_of_is_now=rule["now"])
+        )
+        .order_by()
+        .values("pk")
+    )
     sql, params = query.query.sql_with_params()
     return f"SELECT count(*) FROM ({sql}) counted", params
 

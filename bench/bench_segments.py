@@ -24,6 +24,7 @@ deletes them at the end.
 import argparse
 import statistics
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from bench.harness import interleave, median, print_environment, print_table, setup_django
@@ -297,6 +298,11 @@ def main() -> None:
     parser.add_argument("--only", help="Run only the rules whose name starts with this.")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each pair.")
     parser.add_argument("--skip-refresh", action="store_true")
+    parser.add_argument(
+        "--defaults",
+        action="store_true",
+        help="Run both at the database's settings instead of the previews' (jit, work_mem).",
+    )
     arguments = parser.parse_args()
     dsn = f"{SERVER}/{arguments.database}"
     setup_django(dsn)
@@ -305,11 +311,31 @@ def main() -> None:
     from django.db import connection, transaction
 
     from crm.models import Customer
+    from segments import services
     from segments.compiler import compile_rule_tree
     from segments.models import Segment
     from segments.rules import canonical_rules, parse_rule_tree
 
+    @contextmanager
+    def session():
+        """One transaction with the session settings the product's previews use
+        (services.SEGMENT_QUERY_SETTINGS), for the product and the SQL alike; or the
+        database's defaults with --defaults."""
+        with transaction.atomic():
+            if not arguments.defaults:
+                services.apply_segment_query_settings()
+            yield
+
     print_environment(dsn)
+    print(
+        "session: "
+        + (
+            "database defaults"
+            if arguments.defaults
+            else ", ".join(f"{k}={v}" for k, v in services.SEGMENT_QUERY_SETTINGS.items())
+        )
+        + " (the same for the product and the SQL)"
+    )
     print(
         f"data: {Customer.objects.count():,} customers; AS_OF {AS_OF.isoformat()}, "
         f"past as_of {PAST.isoformat()}"
@@ -327,12 +353,15 @@ def main() -> None:
 
             def product(rule=rule) -> int:
                 # What the preview counts with: parse, compile to one Q, count.
-                node = parse_rule_tree(rule["rules"])
-                condition = compile_rule_tree(node, as_of=rule["as_of"], as_of_is_now=rule["now"])
-                return Customer.objects.filter(condition).count()
+                with session():
+                    node = parse_rule_tree(rule["rules"])
+                    condition = compile_rule_tree(
+                        node, as_of=rule["as_of"], as_of_is_now=rule["now"]
+                    )
+                    return Customer.objects.filter(condition).count()
 
             def baseline(rule=rule) -> int:
-                with connection.cursor() as cursor:
+                with session(), connection.cursor() as cursor:
                     cursor.execute(rule["sql"], rule["params"])
                     return cursor.fetchone()[0]
 
@@ -346,7 +375,8 @@ def main() -> None:
                     f"{rule['name']}: product counted {product_count:,}, the SQL {baseline_count:,}"
                 )
             if arguments.explain:
-                explain(connection, rule, product_sql(rule))
+                with session():
+                    explain(connection, rule, product_sql(rule))
             timings = interleave({"product": product, "sql": baseline}, runs=arguments.runs)
             product_s, sql_s = median(timings["product"]), median(timings["sql"])
             ratio = product_s / sql_s
@@ -409,7 +439,7 @@ def explain(connection, rule: dict, product: tuple[str, tuple]) -> None:
 
 
 def refresh_table(*, runs: int) -> None:
-    from django.db import connection
+    from django.db import connection, transaction
 
     from crm.core.jobs import create_job
     from segments import services
@@ -431,7 +461,10 @@ def refresh_table(*, runs: int) -> None:
     """
 
     def empty(name: str) -> None:
-        SegmentMember.objects.filter(segment__in=[product_segment, baseline_segment]).delete()
+        # Each starts from an empty member list of its own segment, vacuumed and
+        # checkpointed, so both write the same rows from the same state.
+        segment = product_segment if name == "product" else baseline_segment
+        SegmentMember.objects.filter(segment=segment).delete()
         with connection.cursor() as cursor:
             cursor.execute("VACUUM segments_segmentmember")
             cursor.execute("CHECKPOINT")
@@ -443,7 +476,9 @@ def refresh_table(*, runs: int) -> None:
         services.refresh_segment(segment_id=product_segment.pk, job_id=job.pk, now=AS_OF)
 
     def baseline() -> None:
-        with connection.cursor() as cursor:
+        # The same session settings the refresh's member query runs with.
+        with transaction.atomic(), connection.cursor() as cursor:
+            services.apply_segment_query_settings()
             cursor.execute(insert_select, [baseline_segment.pk, AS_OF, *BIG_CITIES])
 
     timings = interleave({"product": product, "sql": baseline}, runs=runs, before_each=empty)

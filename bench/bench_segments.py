@@ -1,12 +1,14 @@
 """Benchmark (c): segment previews and refresh against hand-written SQL.
 
-Ten reference rules, each counted by the product (segments.selectors.segment_preview's
-count: the rule tree parsed, compiled to one Q and counted by the ORM) and by a
-hand-written SQL query answering the same question. Both counts are first checked equal
-(in one REPEATABLE READ snapshot), then timed interleaved (A/B/A/B) after a warm-up, median
-of 5. Then a refresh materialising a large segment (services.refresh_segment: one
-streamed query, then batches of deletes + INSERT ... ON CONFLICT) against one INSERT ...
-SELECT of the same members, both into an empty member list.
+Ten reference rules, each counted by the product (what a preview counts with: the rule
+tree parsed, compiled to one Q, counted by the ORM) and by a hand-written SQL query
+answering the same question. Both counts are first checked equal (in one REPEATABLE READ
+snapshot), then timed interleaved (A/B/A/B) after a warm-up, median of 5, both in the
+session settings the product's previews use (services.SEGMENT_QUERY_SETTINGS: jit off,
+work_mem 32 MB; --defaults for the database's own). Then a refresh materialising a large
+segment (services.refresh_segment: one streamed query, then batches of deletes + INSERT
+... ON CONFLICT) against one INSERT ... SELECT of the same members, both into an empty
+member list.
 
 Targets: every rule within 1.5x of its SQL and under 5 s, the attribute-only rule under
 250 ms, the refresh within 2x.
@@ -14,11 +16,18 @@ Targets: every rule within 1.5x of its SQL and under 5 s, the attribute-only rul
 Usage (from the repository root):
     .venv/bin/python -m bench.bench_segments                      # database opscrm_bench
     .venv/bin/python -m bench.bench_segments --database opscrm_bench_segments
-    .venv/bin/python -m bench.bench_segments --explain            # EXPLAIN ANALYZE both
+    .venv/bin/python -m bench.bench_segments --only 5 --explain   # EXPLAIN ANALYZE both
 
-The database must hold generated data (manage.py generate_demo_data and a metrics
-recompute as of AS_OF); the script writes only its own segments (named "bench_segments: ...") and
-deletes them at the end.
+The database must hold generated data as of AS_OF with its metrics recomputed, e.g. a
+static copy that no other benchmark rewrites (its stored metric columns and visibility
+map stay put):
+    createdb -h 127.0.0.1 -U postgres opscrm_bench_segments
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/opscrm_bench_segments \
+        .venv/bin/python manage.py migrate
+    DATABASE_URL=... .venv/bin/python manage.py generate_demo_data --customers 1000000 \
+        --seed 42 --as-of 2026-06-30T12:00:00+00:00
+The script writes only its own segments (named "bench_segments: ...") and deletes them at
+the end.
 """
 
 import argparse

@@ -16,6 +16,7 @@ urlpatterns = [
         name="segment-duplicate",
     ),
     path("segments/<int:pk>/delete/", views.SegmentDeleteView.as_view(), name="segment-delete"),
+    path("segments/<int:pk>/summary/", views.SegmentSummaryView.as_view(), name="segment-summary"),
     path("segments/<int:pk>/export/", views.SegmentExportView.as_view(), name="segment-export"),
     path("segments/<int:pk>/overlap/", views.SegmentOverlapView.as_view(), name="segment-overlap"),
     path("segments/<int:pk>/refresh/", views.SegmentRefreshView.as_view(), name="segment-refresh"),

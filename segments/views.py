@@ -7,6 +7,7 @@ back with the node's path and is shown at that node.
 """
 
 import json
+from datetime import timedelta
 
 import plotly.graph_objects as go
 from django.contrib import messages
@@ -46,14 +47,23 @@ def size_history_figure(history: list[SegmentSizeSnapshot]) -> go.Figure:
             hovertemplate="%{x|%Y-%m-%d %H:%M}: %{y:,} members<extra></extra>",
         )
     )
+    moments = [timezone.localtime(point.at) for point in history]
+    xaxis = {"gridcolor": "#f1f5f9", "type": "date", "tickformat": "%Y-%m-%d"}
+    if len(moments) == 1:
+        # One point: a week around it rather than Plotly's milliseconds-wide axis.
+        xaxis["range"] = [moments[0] - timedelta(days=3), moments[0] + timedelta(days=3)]
+    yaxis = {"gridcolor": "#e2e8f0", "rangemode": "tozero", "tickformat": ",d"}
+    if max(point.size for point in history) < 5:
+        # Whole members only: without it small sizes get ticks at 0.5 and repeat labels.
+        yaxis["dtick"] = 1
     figure.update_layout(
         height=260,
         margin={"l": 56, "r": 16, "t": 16, "b": 36},
         paper_bgcolor="rgba(0,0,0,0)",
         plot_bgcolor="rgba(0,0,0,0)",
         font={"family": "system-ui, sans-serif", "size": 13, "color": "#334155"},
-        yaxis={"gridcolor": "#e2e8f0", "rangemode": "tozero", "tickformat": ",d"},
-        xaxis={"gridcolor": "#f1f5f9"},
+        yaxis=yaxis,
+        xaxis=xaxis,
     )
     return figure
 
@@ -104,29 +114,12 @@ class SegmentDetailView(RoleRequiredMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         segment = _segment_or_404(kwargs["pk"])
-        now = timezone.now()
         context["segment"] = segment
         context["can_edit"] = has_role(self.request.user, WRITE_ROLES)
         try:
             context["sentence"] = selectors.segment_sentence(segment=segment)
-            size = selectors.segment_size_now(segment=segment, as_of=now)
-            context["sample"] = selectors.segment_page_members(
-                segment=segment,
-                as_of=now,
-                show_pii=can_see_pii(self.request.user),
-                limit=PAGE_SAMPLE_SIZE,
-            )
         except RuleError as error:
             context["problem"] = str(error)
-        else:
-            context["size"] = {
-                **size,
-                "share": f"{_percent(size['count'], size['total'])}%",
-                "of_total": f"of {size['total']:,} customers",
-                "note": "its frozen list"
-                if segment.kind == SegmentKind.SNAPSHOT
-                else "its rules evaluated now",
-            }
         history = selectors.segment_size_history(segment=segment)
         context["history"] = history
         if history:
@@ -139,6 +132,38 @@ class SegmentDetailView(RoleRequiredMixin, TemplateView):
         context["rules_json"] = json.dumps(segment.rules, indent=2, ensure_ascii=False)
         context["others"] = selectors.segments_to_compare(segment=segment)
         return context
+
+
+class SegmentSummaryView(RoleRequiredMixin, View):
+    """The live size, share and sample members of the segment page, loaded after the page
+    (htmx), so the page opens at once however long the rules take to evaluate."""
+
+    allowed_roles = READ_ROLES
+
+    def get(self, request, pk: int):
+        segment = _segment_or_404(pk)
+        context = {"segment": segment}
+        try:
+            summary = selectors.segment_summary(
+                segment=segment,
+                as_of=timezone.now(),
+                show_pii=can_see_pii(request.user),
+                sample_size=PAGE_SAMPLE_SIZE,
+            )
+        except RuleError as error:
+            context["problem"] = str(error)
+        else:
+            context["sample"] = summary["sample"]
+            context["size"] = {
+                "count": summary["count"],
+                "total": summary["total"],
+                "share": f"{_percent(summary['count'], summary['total'])}%",
+                "of_total": f"of {summary['total']:,} customers",
+                "note": "its frozen list"
+                if segment.kind == SegmentKind.SNAPSHOT
+                else "its rules evaluated now",
+            }
+        return render(request, "segments/segment_summary.html", context)
 
 
 class SegmentExportView(RoleRequiredMixin, View):
@@ -341,16 +366,13 @@ class SegmentUpdateView(SegmentCreateView):
 
 
 class SegmentDuplicateView(SegmentCreateView):
-    """The builder on a copy of a segment's rules; saving creates a new segment."""
+    """The builder on a copy of a segment's rules; saving creates a new segment. An
+    uploaded list has no rules to edit: posting here copies it with its members."""
 
     def get(self, request, pk: int):
         original = _segment_or_404(pk)
         if not original.rules:
-            copy = services.duplicate_segment(
-                segment=original, actor=request.user, now=timezone.now()
-            )
-            messages.success(request, f"“{copy.name}” is a copy of the uploaded list.")
-            return redirect("segment-detail", pk=copy.pk)
+            return redirect("segment-detail", pk=original.pk)
         form = SegmentForm(
             initial={
                 "name": f"{services.COPY_PREFIX}{original.name}"[: services.NAME_MAX_LENGTH],
@@ -361,8 +383,12 @@ class SegmentDuplicateView(SegmentCreateView):
         return self._render(form, rules=original.rules, duplicate_of=original)
 
     def post(self, request, pk: int):
-        _segment_or_404(pk)
-        return super().post(request)
+        original = _segment_or_404(pk)
+        if original.rules:
+            return super().post(request)
+        copy = services.duplicate_segment(segment=original, actor=request.user, now=timezone.now())
+        messages.success(request, f"“{copy.name}” is a copy of the uploaded list.")
+        return redirect("segment-detail", pk=copy.pk)
 
 
 class SnapshotUploadView(RoleRequiredMixin, View):

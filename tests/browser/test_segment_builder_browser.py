@@ -109,6 +109,10 @@ def test_marketer_builds_a_nested_rule_sees_the_count_saves_and_reopens_it(live_
     expect(page.locator("#segment-sentence")).to_have_text(
         "Customers in Shanghai and (tagged vip or who are members) and whose gender is not female"
     )
+    # and its size and sample members arrive after the page
+    expect(page.locator("#segment-summary .stat-value").first).to_have_text("2")
+    expect(page.locator("#sample-members tbody tr")).to_have_count(2)
+    page.screenshot(path=SCREENSHOTS / "opscrm-segment-detail.png", full_page=True)
     segment = Segment.objects.get()
     assert segment.rules == canonical_rules(EXPECTED_RULES)
 

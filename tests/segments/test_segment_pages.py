@@ -109,7 +109,7 @@ def test_list_shows_size_kind_and_filters(client, marketer, as_of):
 # Segment page -----------------------------------------------------------------------------
 
 
-def test_segment_page_shows_sentence_size_history_and_masked_sample(
+def test_segment_page_shows_sentence_and_history_and_loads_its_size_after(
     client, analyst, shoppers, as_of
 ):
     # given
@@ -121,8 +121,23 @@ def test_segment_page_shows_sentence_size_history_and_masked_sample(
     # then
     page = response.content.decode()
     assert response.context["sentence"] == "Customers in Shanghai"
-    assert response.context["size"]["count"] == 3
-    assert response.context["size"]["share"] == "75.0%"
+    assert 'id="size-history"' in page
+    assert f'hx-get="/segments/{segment.pk}/summary/" hx-trigger="load"' in page
+    assert "Refresh</button>" not in page  # analysts read only
+
+
+def test_segment_summary_shows_size_share_and_masked_sample(client, analyst, shoppers):
+    # given
+    segment = dynamic(SHANGHAI)
+    client.force_login(analyst)
+    # when
+    response = client.get(reverse("segment-summary", args=[segment.pk]))
+    # then
+    page = response.content.decode()
+    assert (response.context["size"]["count"], response.context["size"]["share"]) == (
+        3,
+        "75.0%",
+    )
     assert [customer.customer_id for customer in response.context["sample"]] == [
         "SH0",
         "SH1",
@@ -130,8 +145,17 @@ def test_segment_page_shows_sentence_size_history_and_masked_sample(
     ]
     assert "138****0000" in page
     assert "13800000000" not in page
-    assert 'id="size-history"' in page
-    assert "Refresh</button>" not in page  # analysts read only
+
+
+def test_segment_summary_of_a_segment_nobody_is_in(client, analyst, shoppers):
+    # given
+    segment = dynamic({"field": "city", "op": "eq", "value": "Atlantis"})
+    client.force_login(analyst)
+    # when
+    response = client.get(reverse("segment-summary", args=[segment.pk]))
+    # then
+    assert response.context["size"]["count"] == 0
+    assert "Nobody is in this segment now." in response.content.decode()
 
 
 def test_segment_page_without_history_says_so(client, marketer, shoppers):
@@ -379,3 +403,22 @@ def test_deleting_an_unused_segment(client, marketer):
     # then
     assert (response.status_code, response.url) == (302, reverse("segment-list"))
     assert Segment.objects.count() == 0
+
+
+def test_duplicating_an_uploaded_list_copies_its_members(client, marketer, as_of):
+    # given
+    original = Segment.objects.create(name="Guests", kind=SegmentKind.SNAPSHOT, rules={})
+    original.members.create(customer=CustomerFactory(customer_id="G1"), added_at=as_of)
+    client.force_login(marketer)
+    url = reverse("segment-duplicate", args=[original.pk])
+    # when
+    opened = client.get(url)
+    copied = client.post(url)
+    # then
+    copy = Segment.objects.exclude(pk=original.pk).get()
+    assert (opened.status_code, opened.url) == (302, reverse("segment-detail", args=[original.pk]))
+    assert (copied.status_code, copied.url) == (302, reverse("segment-detail", args=[copy.pk]))
+    assert (copy.name, list(copy.members.values_list("customer__customer_id", flat=True))) == (
+        "Copy of Guests",
+        ["G1"],
+    )

@@ -32,7 +32,6 @@ from campaigns.api.serializers import (
     RedemptionRefusalSerializer,
     RedemptionSerializer,
 )
-from campaigns.exceptions import CampaignActionRefused
 from campaigns.filters import CampaignFilterSet, CouponTemplateFilterSet
 from campaigns.services import configuration, lifecycle
 from campaigns.services.claims import claim_coupon
@@ -260,18 +259,6 @@ class RedemptionView(APIView):
 # Templates and campaigns ----------------------------------------------------------------
 
 
-class ActionRefusalMixin:
-    """Campaign refusals carry every reason; the API returns them all, not only the first."""
-
-    def handle_exception(self, exc):
-        if isinstance(exc, CampaignActionRefused):
-            return Response(
-                {"reason": exc.reason, "detail": exc.detail, "reasons": exc.reasons},
-                status=status.HTTP_409_CONFLICT,
-            )
-        return super().handle_exception(exc)
-
-
 _WRITE_RESPONSES = {400: _BAD_INPUT, 403: _FORBIDDEN, 409: CampaignActionRefusalSerializer}
 
 
@@ -300,7 +287,7 @@ _WRITE_RESPONSES = {400: _BAD_INPUT, 403: _FORBIDDEN, 409: CampaignActionRefusal
         responses={204: None, 403: _FORBIDDEN, 409: CampaignActionRefusalSerializer},
     ),
 )
-class CouponTemplateViewSet(ActionRefusalMixin, viewsets.ModelViewSet):
+class CouponTemplateViewSet(viewsets.ModelViewSet):
     permission_classes = [HasRole]
     allowed_roles = WRITE_ROLES
     read_roles = READ_ROLES
@@ -386,7 +373,7 @@ _SCHEDULE_DESCRIPTION = (
         responses={204: None, 403: _FORBIDDEN, 409: CampaignActionRefusalSerializer},
     ),
 )
-class CampaignViewSet(ActionRefusalMixin, viewsets.ModelViewSet):
+class CampaignViewSet(viewsets.ModelViewSet):
     permission_classes = [HasRole]
     allowed_roles = WRITE_ROLES
     read_roles = READ_ROLES

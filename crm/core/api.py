@@ -30,7 +30,11 @@ class DomainRefusal(Exception):  # noqa: N818 - a refusal is data, not an error 
 def exception_handler(exc, context):
     """Map domain refusals and model validation errors to JSON; defer the rest to DRF."""
     if isinstance(exc, DomainRefusal):
-        return Response({"reason": exc.reason, "detail": exc.detail}, status=exc.http_status)
+        body = {"reason": exc.reason, "detail": exc.detail}
+        # Refusals that found several problems (campaign launch validation) list them all.
+        if getattr(exc, "reasons", None):
+            body["reasons"] = exc.reasons
+        return Response(body, status=exc.http_status)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)

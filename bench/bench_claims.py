@@ -342,14 +342,12 @@ def run_open_loop(*, token: str, rate: int, seconds: int) -> dict:
 def run_pgbench(*, token: str, clients: int, seconds: int) -> dict:
     """The engine's statements per claim, without Python, HTTP or Django in between."""
     with psycopg.connect(DSN, autocommit=True) as connection:
-        (campaign_id,) = connection.execute(
-            "SELECT id FROM campaigns_campaign WHERE code = %s", [SQL_CAMPAIGN]
+        (segment_id,) = connection.execute(
+            "SELECT segment_id FROM campaigns_campaign WHERE code = %s", [SQL_CAMPAIGN]
         ).fetchone()
-        (template_id,) = connection.execute(
-            "SELECT id FROM campaigns_coupontemplate WHERE code = %s", [SQL_TEMPLATE]
-        ).fetchone()
-        (channel_id,) = connection.execute(
-            "SELECT id FROM crm_channel WHERE code = 'app_push'"
+        (segments_version,) = connection.execute(
+            "SELECT to_char(max(updated_at) AT TIME ZONE 'UTC', "
+            "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00\"') FROM segments_segment"
         ).fetchone()
         first = next_customer_number(SQL_CAMPAIGN)
         # Each transaction takes the next unclaimed customer, like the HTTP runs.
@@ -363,9 +361,8 @@ def run_pgbench(*, token: str, clients: int, seconds: int) -> dict:
         f"--time={seconds}",
         "--protocol=prepared",
         "--report-per-command",
-        f"--define=campaign_id={campaign_id}",
-        f"--define=template_id={template_id}",
-        f"--define=channel_id={channel_id}",
+        f"--define=segment_id={segment_id}",
+        f"--define=segments_version={segments_version}",
         f"--define=token={token}",
         f"--file={BENCH_DIR / 'claims_pgbench.sql'}",
         "--log",

@@ -24,3 +24,23 @@ class CampaignActionRefused(DomainRefusal):
     def __init__(self, reason: str, reasons: list[str]) -> None:
         super().__init__(reason, "; ".join(reasons))
         self.reasons = reasons
+
+
+class UnknownClaimTargetError(Exception):
+    """A claim names a campaign, customer or channel that does not exist (the API's 400)."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(detail)
+        self.field = field
+        self.detail = detail
+
+
+class ClaimEngineUnavailable(DomainRefusal):
+    """Claims are decided inside PostgreSQL; the embedded SQLite demo database cannot."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "engine_unavailable",
+            "claims are decided by the claim engine inside PostgreSQL; this site runs on "
+            "SQLite. Set DATABASE_URL to a PostgreSQL database (see README, Configuration).",
+        )

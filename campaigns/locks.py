@@ -5,8 +5,10 @@
     3. lock_campaign(campaign_id)             Campaign row (the hot one: taken last, so it
                                               is held only for the final writes)
 
-Every claim takes them in this order, so two claims can never wait on each other in a
-cycle. Nothing else in the code base calls select_for_update() on these tables.
+The claim engine (campaigns/sql/claim_coupon.sql, inside PostgreSQL) takes the same rows in
+the same order; the Python writers here (revoke, campaign edits and status changes) use
+these helpers, so no two writers can wait on each other in a cycle. Nothing else in the
+code base calls select_for_update() on these tables.
 """
 
 from datetime import date

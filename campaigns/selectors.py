@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, Prefetch, QuerySet
 
 from campaigns.enums import CampaignStatus, ClaimRefusalReason, CouponEventKind
@@ -166,3 +167,20 @@ def campaign_detail(*, code: str, as_of: datetime) -> CampaignDetail:
             Decimal("0"),
         ),
     )
+
+
+# 2^64: a holdout draw is the first 8 bytes of a sha256, read as an unsigned integer.
+HOLDOUT_DRAWS = 2**64
+
+
+def is_in_holdout(*, campaign: Campaign, customer: Customer) -> bool:
+    """Whether `customer` is in `campaign`'s holdout group: the claim engine's own draw
+    (campaigns_holdout_draw in campaigns/sql/claim_coupon.sql), stable per pair."""
+    if campaign.holdout_share <= 0:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT campaigns_holdout_draw(%s, %s) < %s",
+            [campaign.pk, customer.pk, campaign.holdout_share * HOLDOUT_DRAWS],
+        )
+        return cursor.fetchone()[0]

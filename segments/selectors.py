@@ -7,11 +7,12 @@ read the stored metric columns).
 """
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Window
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Window
 from django.utils.timezone import localtime
 
 from crm.core.models import Job
@@ -22,7 +23,7 @@ from segments.compiler import compile_rule_tree
 from segments.describe import describe_rule_tree
 from segments.enums import SegmentKind
 from segments.models import Segment, SegmentMember, SegmentSizeSnapshot
-from segments.rules import parse_rule_tree
+from segments.rules import Node, parse_rule_tree
 
 DEFAULT_SAMPLE_SIZE = 10
 # What a preview's sample shows (the API's SampleCustomerSerializer, the builder's list).
@@ -109,11 +110,43 @@ def segment_overlap(
 
 
 def _membership(segment: Segment, *, as_of: datetime, as_of_is_now: bool) -> Q:
+    return segment_audience(segment=segment).membership(as_of=as_of, as_of_is_now=as_of_is_now)
+
+
+@dataclass(frozen=True)
+class Audience:
+    """A segment's membership test, parsed once and compiled for any moment.
+
+    A dynamic segment's rules (with the in_segment references they resolve) are read and
+    parsed when the Audience is made; `membership()` only compiles, without a query, so a
+    caller may keep an Audience while `segments_version()` is unchanged.
+    """
+
+    segment_id: int
+    node: Node | None  # None: a snapshot, whose stored member list is the membership
+
+    def membership(self, *, as_of: datetime, as_of_is_now: bool = False) -> Q:
+        if self.node is None:
+            members = SegmentMember.objects.filter(
+                segment_id=self.segment_id, customer=OuterRef("pk")
+            )
+            return Q(Exists(members))
+        return compile_rule_tree(self.node, as_of=as_of, as_of_is_now=as_of_is_now)
+
+
+def segment_audience(*, segment: Segment) -> Audience:
+    """The Audience of `segment`; raises RuleError when its stored rules no longer validate."""
     if segment.kind == SegmentKind.SNAPSHOT:
-        members = SegmentMember.objects.filter(segment=segment, customer=OuterRef("pk"))
-        return Q(Exists(members))
-    node = parse_rule_tree(segment.rules, segment_id=segment.pk)
-    return compile_rule_tree(node, as_of=as_of, as_of_is_now=as_of_is_now)
+        return Audience(segment_id=segment.pk, node=None)
+    return Audience(
+        segment_id=segment.pk, node=parse_rule_tree(segment.rules, segment_id=segment.pk)
+    )
+
+
+def segments_version() -> datetime | None:
+    """The latest change to any segment's definition: an Audience made at or after this
+    moment is still exact while it stays the same (membership refreshes do not count)."""
+    return Segment.objects.aggregate(version=Max("updated_at"))["version"]
 
 
 # Reads of the segment pages, API and services ---------------------------------------------

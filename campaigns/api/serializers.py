@@ -76,9 +76,11 @@ class CampaignActionRefusalSerializer(serializers.Serializer):
 
 
 class ClaimInputSerializer(serializers.Serializer):
-    campaign = _code_field("campaign", Campaign.objects.select_related("segment"))
-    customer = _code_field("customer", Customer.objects.all(), slug_field="customer_id")
-    channel = _code_field("channel", Channel.objects.all())
+    # Codes, not looked up here: the claim engine resolves them in its one statement and
+    # names the field when a code matches nothing (400, like a failed lookup would).
+    campaign = serializers.CharField(max_length=40, help_text="The campaign's code.")
+    customer = serializers.CharField(max_length=64, help_text="The customer's customer_id.")
+    channel = serializers.CharField(max_length=40, help_text="The channel's code.")
     trigger = serializers.ChoiceField(choices=Trigger.choices)
     idempotency_key = serializers.CharField(
         max_length=100,
@@ -122,9 +124,9 @@ class ClaimSerializer(serializers.Serializer):
     threshold = serializers.DecimalField(source="first.threshold", max_digits=12, decimal_places=2)
     valid_from = serializers.DateTimeField(source="first.valid_from")
     valid_until = serializers.DateTimeField(source="first.valid_until")
-    campaign = serializers.CharField(source="campaign.code")
-    customer = serializers.CharField(source="customer.customer_id")
-    channel = serializers.CharField(source="channel.code")
+    campaign = serializers.CharField()
+    customer = serializers.CharField()
+    channel = serializers.CharField()
     trigger = serializers.CharField(source="grant.trigger")
     granted_at = serializers.DateTimeField(source="grant.granted_at")
     coupons = ClaimedCouponSerializer(many=True)

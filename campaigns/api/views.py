@@ -14,6 +14,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -32,6 +33,7 @@ from campaigns.api.serializers import (
     RedemptionRefusalSerializer,
     RedemptionSerializer,
 )
+from campaigns.exceptions import UnknownClaimTargetError
 from campaigns.filters import CampaignFilterSet, CouponTemplateFilterSet
 from campaigns.services import configuration, lifecycle
 from campaigns.services.claims import claim_coupon
@@ -200,7 +202,10 @@ class ClaimView(APIView):
         serializer = ClaimInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        result = claim_coupon(**data, now=timezone.now())
+        try:
+            result = claim_coupon(**data, now=timezone.now())
+        except UnknownClaimTargetError as unknown:
+            raise ValidationError({unknown.field: [unknown.detail]}) from unknown
         output = ClaimSerializer(
             {
                 "first": result.coupons[0],

@@ -81,9 +81,9 @@ def reissue_coupon(*, coupon: Coupon, actor, reason: str, now: datetime) -> Clai
     grant = coupon.grant
     revoke_coupon(coupon=coupon, actor=actor, reason=reason, now=now)
     result = claim_coupon(
-        campaign=coupon.campaign,
-        customer=coupon.customer,
-        channel=grant.channel,
+        campaign=coupon.campaign.code,
+        customer=coupon.customer.customer_id,
+        channel=grant.channel.code,
         trigger=Trigger.SELF if coupon.self_claimed else grant.trigger,
         idempotency_key=f"reissue:{coupon.code}",
         now=now,

@@ -42,9 +42,9 @@ def coupon(make_campaign, app_push) -> Coupon:
         claim_ends_at=now + timedelta(days=6),
     )
     return claim_coupon(
-        campaign=campaign,
-        customer=customer,
-        channel=app_push,
+        campaign=campaign.code,
+        customer=customer.customer_id,
+        channel=app_push.code,
         trigger="login",
         idempotency_key="k1",
         now=now,
@@ -158,9 +158,9 @@ def test_support_finds_a_coupon_by_code_customer_or_phone(coupon, support_client
     # given: another customer's coupon that must not match
     other = CustomerFactory(customer_id="SH-2", city="Shanghai", phone="13800002222")
     claim_coupon(
-        campaign=coupon.campaign,
-        customer=other,
-        channel=coupon.grant.channel,
+        campaign=coupon.campaign.code,
+        customer=other.customer_id,
+        channel=coupon.grant.channel.code,
         trigger="login",
         idempotency_key="k2",
         now=timezone.now(),

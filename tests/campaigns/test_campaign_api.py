@@ -481,9 +481,9 @@ def test_running_campaign_stock_cannot_go_below_what_was_issued(
         code="summer-snacks", quantity=2, claim_starts_at=now - DAY, claim_ends_at=now + DAY
     )
     claim_coupon(
-        campaign=campaign,
-        customer=shopper,
-        channel=app_push,
+        campaign=campaign.code,
+        customer=shopper.customer_id,
+        channel=app_push.code,
         trigger="login",
         idempotency_key="k",
         now=now,

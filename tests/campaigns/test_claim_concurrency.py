@@ -55,9 +55,9 @@ def tally_of(outcomes: list) -> Counter:
 def claims_from(campaign, customers, channel, now, *, keys=None):
     def work(index: int) -> str:
         result = claim_coupon(
-            campaign=campaign,
-            customer=customers[index],
-            channel=channel,
+            campaign=campaign.code,
+            customer=customers[index].customer_id,
+            channel=channel.code,
             trigger="login",
             idempotency_key=keys[index] if keys else f"k{index}",
             now=now,
@@ -150,9 +150,9 @@ def test_harassment_cap_across_five_campaigns(make_campaign, app_push, as_of, ro
     def work(index: int) -> str:
         return (
             claim_coupon(
-                campaign=campaigns[index % 5],
-                customer=customer,
-                channel=app_push,
+                campaign=campaigns[index % 5].code,
+                customer=customer.customer_id,
+                channel=app_push.code,
                 trigger="login",
                 idempotency_key=f"k{index}",
                 now=as_of,

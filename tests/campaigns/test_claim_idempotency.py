@@ -15,18 +15,18 @@ def test_same_key_returns_the_first_grant(make_campaign, shopper, app_push, as_o
     # given
     campaign = make_campaign(limit_per_customer=5, daily_limit_per_customer=5)
     first = claim_coupon(
-        campaign=campaign,
-        customer=shopper,
-        channel=app_push,
+        campaign=campaign.code,
+        customer=shopper.customer_id,
+        channel=app_push.code,
         trigger="login",
         idempotency_key="order-42",
         now=as_of,
     )
     # when
     retry = claim_coupon(
-        campaign=campaign,
-        customer=shopper,
-        channel=app_push,
+        campaign=campaign.code,
+        customer=shopper.customer_id,
+        channel=app_push.code,
         trigger="login",
         idempotency_key="order-42",
         now=as_of,
@@ -42,9 +42,9 @@ def test_same_key_with_another_payload_is_refused(make_campaign, shopper, app_pu
     # given
     campaign = make_campaign()
     claim_coupon(
-        campaign=campaign,
-        customer=shopper,
-        channel=app_push,
+        campaign=campaign.code,
+        customer=shopper.customer_id,
+        channel=app_push.code,
         trigger="login",
         idempotency_key="k",
         now=as_of,
@@ -55,9 +55,9 @@ def test_same_key_with_another_payload_is_refused(make_campaign, shopper, app_pu
     for customer, channel in ((shopper, other_channel), (other_customer, app_push)):
         with pytest.raises(IdempotencyKeyReused) as refusal:
             claim_coupon(
-                campaign=campaign,
-                customer=customer,
-                channel=channel,
+                campaign=campaign.code,
+                customer=customer.customer_id,
+                channel=channel.code,
                 trigger="login",
                 idempotency_key="k",
                 now=as_of,
@@ -72,9 +72,9 @@ def test_retry_after_the_campaign_paused_still_returns_the_coupon(
     # given: the first answer was lost; meanwhile the campaign was paused
     campaign = make_campaign()
     first = claim_coupon(
-        campaign=campaign,
-        customer=shopper,
-        channel=app_push,
+        campaign=campaign.code,
+        customer=shopper.customer_id,
+        channel=app_push.code,
         trigger="login",
         idempotency_key="k",
         now=as_of,
@@ -83,9 +83,9 @@ def test_retry_after_the_campaign_paused_still_returns_the_coupon(
     campaign.save(update_fields=["status"])
     # when
     retry = claim_coupon(
-        campaign=campaign,
-        customer=shopper,
-        channel=app_push,
+        campaign=campaign.code,
+        customer=shopper.customer_id,
+        channel=app_push.code,
         trigger="login",
         idempotency_key="k",
         now=as_of,

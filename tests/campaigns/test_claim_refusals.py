@@ -7,7 +7,8 @@ import pytest
 
 from campaigns.exceptions import ClaimRefused
 from campaigns.models import Campaign, Coupon, CouponEvent, Grant, HarassmentSettings
-from campaigns.services.claims import claim_coupon, is_in_holdout
+from campaigns.selectors import is_in_holdout
+from campaigns.services.claims import claim_coupon
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -17,9 +18,9 @@ HOUR = timedelta(hours=1)
 
 def claim(campaign, customer, channel, now, *, key="k1", trigger="login"):
     return claim_coupon(
-        campaign=campaign,
-        customer=customer,
-        channel=channel,
+        campaign=campaign.code,
+        customer=customer.customer_id,
+        channel=channel.code,
         trigger=trigger,
         idempotency_key=key,
         now=now,

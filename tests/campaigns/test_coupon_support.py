@@ -15,9 +15,9 @@ pytestmark = pytest.mark.django_db
 def granted(make_campaign, shopper, app_push, as_of):
     campaign = make_campaign(stock=1, limit_per_customer=1)
     result = claim_coupon(
-        campaign=campaign,
-        customer=shopper,
-        channel=app_push,
+        campaign=campaign.code,
+        customer=shopper.customer_id,
+        channel=app_push.code,
         trigger="login",
         idempotency_key="k",
         now=as_of,

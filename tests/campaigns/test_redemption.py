@@ -23,9 +23,9 @@ def grant_coupon(make_campaign, make_template, shopper, app_push, as_of):
     def grant(**template_fields) -> Coupon:
         campaign = make_campaign(template=make_template(**template_fields))
         return claim_coupon(
-            campaign=campaign,
-            customer=shopper,
-            channel=app_push,
+            campaign=campaign.code,
+            customer=shopper.customer_id,
+            channel=app_push.code,
             trigger="login",
             idempotency_key="k",
             now=as_of,

@@ -25,9 +25,9 @@ def coupon(make_campaign, make_template, shopper, app_push) -> Coupon:
         claim_ends_at=now + timedelta(days=6),
     )
     result = claim_coupon(
-        campaign=campaign,
-        customer=shopper,
-        channel=app_push,
+        campaign=campaign.code,
+        customer=shopper.customer_id,
+        channel=app_push.code,
         trigger="login",
         idempotency_key="k1",
         now=now,

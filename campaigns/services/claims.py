@@ -101,7 +101,7 @@ def claim_coupon(
         target = _campaign_audience(campaign)
         audience = Customer.objects.filter(
             target.audience.membership(as_of=now, as_of_is_now=True), customer_id=customer
-        ).values("pk")
+        ).order_by().values("pk")
         audience_sql, audience_params = audience.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(

@@ -11,7 +11,6 @@ MARKETER = "marketer"
 ANALYST = "analyst"
 SUPPORT = "support"
 INTEGRATION = "integration"
-ROLES = (MARKETER, ANALYST, SUPPORT, INTEGRATION)
 
 # Which roles may open which area of the site.
 READ_ROLES = frozenset({MARKETER, ANALYST})

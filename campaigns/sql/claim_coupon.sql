@@ -319,6 +319,11 @@ BEGIN
         UPDATE campaigns_campaign c
         SET issued_count = c.issued_count + v_coupon_count, spent = c.spent + v_cost
         WHERE c.id = v_campaign.id;
+        -- The coupons, their ledger rows and the answer in one statement: the answer comes
+        -- from RETURNING, not from reading the coupons back (a look-up by grant_id that the
+        -- cached generic plan ran as a scan of the template's coupons: 3 ms per claim,
+        -- growing with the coupons issued, all of it under the campaign lock).
+        RETURN QUERY
         WITH issued AS (
             INSERT INTO campaigns_coupon AS c (created_at, updated_at, code, template_id,
                 campaign_id, grant_id, customer_id, status, self_claimed, issued_at,
@@ -340,20 +345,20 @@ BEGIN
             CROSS JOIN LATERAL (SELECT uuid_send(gen_random_uuid()) AS bytes, copy.number) AS u
             WHERE r.campaign_id = v_campaign.id
             ORDER BY r.id, copy.number
-            RETURNING c.id, c.face_value
+            RETURNING c.*
+        ), logged AS (
+            INSERT INTO campaigns_couponevent (kind, at, campaign_id, customer_id, coupon_id,
+                channel_code, reason, amount)
+            SELECT 'grant', p_now, v_campaign.id, v_customer_id, issued.id, p_channel, '',
+                issued.face_value
+            FROM issued
         )
-        INSERT INTO campaigns_couponevent (kind, at, campaign_id, customer_id, coupon_id,
-            channel_code, reason, amount)
-        SELECT 'grant', p_now, v_campaign.id, v_customer_id, issued.id, p_channel, '',
-            issued.face_value
-        FROM issued;
-        RETURN QUERY SELECT 'granted'::text, NULL::text, NULL::text, v_grant.id, v_grant.granted_at,
-        v_grant.campaign_id, v_grant.customer_id, v_grant.channel_id,
+        SELECT 'granted'::text, NULL::text, NULL::text, v_grant.id, v_grant.granted_at,
+            v_grant.campaign_id, v_grant.customer_id, v_grant.channel_id,
             c.id, c.code::text, t.id, t.code::text, t.kind::text, t.max_discount, c.status::text,
             c.self_claimed, c.issued_at, c.valid_from, c.valid_until, c.face_value, c.threshold,
             c.created_at, c.updated_at
-        FROM campaigns_coupon c JOIN campaigns_coupontemplate t ON t.id = c.template_id
-        WHERE c.grant_id = v_grant.id ORDER BY c.id;
+        FROM issued c JOIN campaigns_coupontemplate t ON t.id = c.template_id ORDER BY c.id;
         RETURN;
     END decide;
 
@@ -380,7 +385,9 @@ BEGIN
         c.id, c.code::text, t.id, t.code::text, t.kind::text, t.max_discount, c.status::text,
         c.self_claimed, c.issued_at, c.valid_from, c.valid_until, c.face_value, c.threshold,
         c.created_at, c.updated_at
-    FROM campaigns_coupon c JOIN campaigns_coupontemplate t ON t.id = c.template_id
-    WHERE c.grant_id = v_grant.id ORDER BY c.id;
+    -- OFFSET 0: the grant's coupons by their grant_id index first, then their templates.
+    FROM (SELECT * FROM campaigns_coupon k WHERE k.grant_id = v_grant.id OFFSET 0) c
+    JOIN campaigns_coupontemplate t ON t.id = c.template_id
+    ORDER BY c.id;
 END;
 $$;

@@ -100,6 +100,11 @@ RETURNS TABLE (
     updated_at timestamptz
 )
 LANGUAGE plpgsql
+-- Every read here is by a key with an index. PL/pgSQL keeps each statement's plan for the
+-- session; a plan made while a table was small (a fresh install, statistics of an emptied
+-- table) would keep scanning it sequentially as it grows: measured with bench_claims after
+-- emptying the bench campaigns, 147 claims/s and falling run by run, against 313/s.
+SET enable_seqscan = off
 AS $$
 #variable_conflict use_column
 DECLARE

@@ -5,18 +5,19 @@ tree parsed, compiled to one Q, counted by the ORM) and by a hand-written SQL qu
 answering the same question. Both counts are first checked equal (in one REPEATABLE READ
 snapshot), then timed interleaved (A/B/A/B) after a warm-up, median of 5, both in the
 session settings the product's previews use (services.SEGMENT_QUERY_SETTINGS: jit off,
-work_mem 32 MB; --defaults for the database's own). Then a refresh materialising a large
-segment (services.refresh_segment: one streamed query, then batches of deletes + INSERT
-... ON CONFLICT) against one INSERT ... SELECT of the same members, both into an empty
-member list.
+work_mem 32 MB; --defaults for the database's own). Then a refresh materialising a
+segment of every customer (1,000,000 members on the 1M database: "registered before
+1 July 2026") with services.refresh_segment against one INSERT ... SELECT of the same
+members, both into an empty member list, and once more with the members already there.
 
 Targets: every rule within 1.5x of its SQL and under 5 s, the attribute-only rule under
-250 ms, the refresh within 2x.
+250 ms, the refresh within 2x of the INSERT ... SELECT and under 25 s.
 
 Usage (from the repository root):
     .venv/bin/python -m bench.bench_segments                      # database opscrm_bench
     .venv/bin/python -m bench.bench_segments --database opscrm_bench_segments
     .venv/bin/python -m bench.bench_segments --only 5 --explain   # EXPLAIN ANALYZE both
+    .venv/bin/python -m bench.bench_segments --only none --refresh-batch-size 50000
 
 The database must hold generated data as of AS_OF with its metrics recomputed, e.g. a
 static copy that no other benchmark rewrites (its stored metric columns and visibility
@@ -34,7 +35,8 @@ import argparse
 import statistics
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from bench.harness import interleave, median, print_environment, print_table, setup_django
 
@@ -45,8 +47,11 @@ RATIO_TARGET = 1.5
 ATTRIBUTE_TARGET_SECONDS = 0.25
 RULE_TARGET_SECONDS = 5.0
 REFRESH_RATIO_TARGET = 2.0
+REFRESH_TARGET_SECONDS = 25.0
+# Everyone registered before this local date: every customer of the generated data (all
+# registered before AS_OF), so the refresh materialises the whole 1M-customer base.
+REGISTERED_BEFORE = "2026-07-01"
 BENCH_PREFIX = "bench_segments: "
-BIG_CITIES = ["Shanghai", "Beijing", "Shenzhen", "Guangzhou", "Hangzhou"]
 
 
 def days_before(moment: datetime, days: int) -> datetime:
@@ -308,6 +313,11 @@ def main() -> None:
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each pair.")
     parser.add_argument("--skip-refresh", action="store_true")
     parser.add_argument(
+        "--refresh-batch-size",
+        type=int,
+        help="Refresh with this many members per batch instead of REFRESH_BATCH_SIZE.",
+    )
+    parser.add_argument(
         "--defaults",
         action="store_true",
         help="Run both at the database's settings instead of the previews' (jit, work_mem).",
@@ -411,6 +421,8 @@ def main() -> None:
         print_table(rows, title="Previews: product count vs hand-written SQL (median of runs)")
 
         if not arguments.skip_refresh:
+            if arguments.refresh_batch_size:
+                services.REFRESH_BATCH_SIZE = arguments.refresh_batch_size
             refresh_table(runs=arguments.runs)
     finally:
         Segment.objects.filter(name__startswith=BENCH_PREFIX).delete()
@@ -448,6 +460,7 @@ def explain(connection, rule: dict, product: tuple[str, tuple]) -> None:
 
 
 def refresh_table(*, runs: int) -> None:
+    from django.conf import settings
     from django.db import connection, transaction
 
     from crm.core.jobs import create_job
@@ -456,17 +469,20 @@ def refresh_table(*, runs: int) -> None:
     from segments.rules import canonical_rules
     from segments.selectors import REFRESH_JOB_KIND
 
-    rules = {"field": "city", "op": "in", "value": BIG_CITIES}
+    rules = {"field": "registered_at", "op": "before", "value": REGISTERED_BEFORE}
     product_segment = Segment.objects.create(
         name=f"{BENCH_PREFIX}refresh (product)", rules=canonical_rules(rules)
     )
     baseline_segment = Segment.objects.create(
         name=f"{BENCH_PREFIX}refresh (baseline)", rules=canonical_rules(rules)
     )
-    placeholders = ", ".join(["%s"] * len(BIG_CITIES))
-    insert_select = f"""
+    # "before 1 July" is before the first instant of 1 July in TIME_ZONE.
+    first_instant = datetime.combine(
+        date.fromisoformat(REGISTERED_BEFORE), datetime.min.time(), ZoneInfo(settings.TIME_ZONE)
+    )
+    insert_select = """
         INSERT INTO segments_segmentmember (segment_id, customer_id, added_at)
-        SELECT %s, c.id, %s FROM crm_customer c WHERE c.city IN ({placeholders})
+        SELECT %s, c.id, %s FROM crm_customer c WHERE c.registered_at < %s
     """
 
     def empty(name: str) -> None:
@@ -488,11 +504,13 @@ def refresh_table(*, runs: int) -> None:
         # The same session settings the refresh's member query runs with.
         with transaction.atomic(), connection.cursor() as cursor:
             services.apply_segment_query_settings()
-            cursor.execute(insert_select, [baseline_segment.pk, AS_OF, *BIG_CITIES])
+            cursor.execute(insert_select, [baseline_segment.pk, AS_OF, first_instant])
 
     timings = interleave({"product": product, "sql": baseline}, runs=runs, before_each=empty)
     members = SegmentMember.objects.filter(segment=product_segment).count()
-    if members != SegmentMember.objects.filter(segment=baseline_segment).count():
+    stored = SegmentMember.objects.filter(segment=product_segment).values("customer_id")
+    expected = SegmentMember.objects.filter(segment=baseline_segment).values("customer_id")
+    if members != expected.count() or stored.difference(expected).exists():
         raise SystemExit("the refresh and the INSERT ... SELECT stored different members")
     # Steady state: a second refresh with the members already there (nothing to write).
     started = time.perf_counter()
@@ -507,7 +525,9 @@ def refresh_table(*, runs: int) -> None:
                 "product s": product_s,
                 "sql s": sql_s,
                 "ratio": f"{ratio:.2f}x",
-                "ok": "yes" if ratio <= REFRESH_RATIO_TARGET else "NO",
+                "ok": "yes"
+                if ratio <= REFRESH_RATIO_TARGET and product_s < REFRESH_TARGET_SECONDS
+                else "NO",
             },
             {
                 "refresh": "again, members already there",

@@ -24,7 +24,9 @@ from crm.enums import EventKind
 from segments.enums import FieldFamily, Operator, ValueType
 
 if TYPE_CHECKING:
-    # rules.py imports this module to validate, so the node types are for annotations only.
+    # rules.py imports this module to validate, and the field modules import it to register,
+    # so their types are for annotations only.
+    from segments.fields.aggregates import AggregateTerm
     from segments.rules import Condition, Node, Window
 
 ONE_DAY = timedelta(days=1)
@@ -119,25 +121,35 @@ class CompileContext:
             lower=self.as_of - days * ONE_DAY, lower_inclusive=False, upper=self.as_of
         )
 
+    def window_range(self, window: "Window | None") -> InstantRange:
+        """The instants a window covers, cut at as_of (later rows never count).
+
+        No window: everything up to as_of. `last_days`: (as_of - N days, as_of]. from/to:
+        from the first instant of `from` to as_of or to the end of `to`, whichever is first.
+        """
+        if window is None:
+            return InstantRange(upper=self.as_of)
+        if window.last_days is not None:
+            return self.last_days(window.last_days)
+        lower = self.day_start(window.start) if window.start else None
+        if window.end is not None and self.day_start(window.end + ONE_DAY) <= self.as_of:
+            return InstantRange(
+                lower=lower, upper=self.day_start(window.end + ONE_DAY), upper_inclusive=False
+            )
+        return InstantRange(lower=lower, upper=self.as_of)
+
     def window_filter(self, name: str, window: "Window | None") -> Q:
         """Rows at or before as_of, and inside the window when there is one."""
-        if window is not None and window.last_days is not None:
-            return Q(**self.last_days(window.last_days).lookups(name))
-        inside = Q(**{f"{name}__lte": self.as_of})
-        if window is None:
-            return inside
-        calendar = InstantRange(
-            lower=self.day_start(window.start) if window.start else None,
-            upper=self.day_start(window.end + ONE_DAY) if window.end else None,
-            upper_inclusive=False,
-        )
-        return inside & Q(**calendar.lookups(name))
+        return Q(**self.window_range(window).lookups(name))
 
     def _first_instant(self, value: date | datetime) -> datetime:
         return value if isinstance(value, datetime) else self.day_start(value)
 
 
 CompileFunction = Callable[["Condition", CompileContext], Q]
+# A condition on a per-customer aggregate, for sharing one GROUP BY with its siblings of an
+# AllOf (segments.fields.aggregates); None when the condition has no such form.
+MergeTermFunction = Callable[["Condition", CompileContext], "AggregateTerm | None"]
 
 
 @dataclass(frozen=True)
@@ -158,6 +170,9 @@ class FieldSpec:
     # False for labels that only exist as today's values (no history to rebuild them from).
     follows_as_of: bool = True
     help_text: str = ""
+    # Set for fields over per-customer aggregates (counts, sums, first/last times); the
+    # compiler merges sibling terms over the same rows into one semi-join.
+    merge_term: MergeTermFunction | None = None
 
 
 FIELDS: dict[str, FieldSpec] = {}

@@ -6,15 +6,15 @@ one transaction-level lock (`_lock_rule_writes`) so that two concurrent edits ca
 make an in_segment cycle that neither saw, nor delete a segment another one just started
 to reference.
 
-A refresh materialises a segment's membership into SegmentMember in batches, each batch
-its own transaction so the page polling the Job sees progress. It is safe to run twice at
+A refresh runs the segment's compiled query once, server-side, into a temporary table of
+member ids, then materialises it into SegmentMember in batches of ids, each batch its own
+transaction so the page polling the Job sees progress. It is safe to run twice at
 once: a PostgreSQL advisory lock per segment makes the second run WAIT for the first and
 then run itself, so the run that finishes last wrote the members of the newest rules.
 """
 
 import csv
 import io
-from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +24,7 @@ from typing import IO, Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, OperationalError, connection, router, transaction
+from django.db.models import QuerySet
 from django.db.models.deletion import Collector, ProtectedError
 from psycopg import errors as pg_errors
 
@@ -45,12 +46,18 @@ from segments.models import Segment, SegmentMember, SegmentSizeSnapshot
 from segments.rules import RuleError, canonical_rules, parse_rule_tree
 
 # Members written per refresh batch (one transaction each: stale members of the batch's
-# id range deleted, INSERT ... ON CONFLICT DO NOTHING from an array, progress). Measured
-# on the benchmark database (1M customers, PostgreSQL 15, 2 shared cores), refreshing
-# 519,271 members into an empty list: 10,000 per batch took 15-19 s (~0.3 s a batch),
-# 50,000 took 20.5 s (no faster, and progress moves 5x less often), 2,000 took 53 s (the
-# per-commit cost dominates).
+# id range deleted, INSERT ... SELECT ... ON CONFLICT DO NOTHING from the staged ids,
+# progress). Measured with `python -m bench.bench_segments --only none
+# [--refresh-batch-size N]` (1M customers, PostgreSQL 15, 2 shared cores), 1,000,000
+# members into an empty list, median: 10,000 per batch 42.6 s (one INSERT ... SELECT of
+# the same members 34.3 s), 100,000 per batch 41.9 s (35.5 s). The size hardly matters:
+# about two thirds of the time is the foreign-key checks run at each commit, the same in
+# one statement. So batches stay small enough for the progress bar to move every ~0.4 s.
 REFRESH_BATCH_SIZE = 10_000
+# The refresh's temporary table of the members its rules select (one per connection), and
+# the schema each database keeps temporary tables in.
+STAGED_MEMBERS = "segment_refresh_members"
+TEMPORARY_SCHEMAS = {"postgresql": "pg_temp", "sqlite": "temp"}
 # Customer ids looked up and stored per batch of an uploaded list (~30 ms per batch).
 UPLOAD_BATCH_SIZE = 10_000
 # Advisory lock namespace (first key) of segment refreshes; the second key is the segment.
@@ -440,8 +447,9 @@ def refresh_segment(*, segment_id: int, job_id: int, now: datetime) -> None:
     its size is recorded. Adds a SegmentSizeSnapshot row and sets member_count and
     last_refreshed_at. Progress goes to the Job.
 
-    Not one transaction: members are written in batches of REFRESH_BATCH_SIZE in customer
-    order, each batch its own transaction (stale members of the batch's id range removed,
+    Not one transaction: the members are selected once (into a temporary table), then
+    written in batches of REFRESH_BATCH_SIZE in customer order, each batch its own
+    transaction (stale members of the batch's id range removed,
     new ones added), so a reader sees every customer either in the old or in the new
     membership. Safe to run twice at once: the second run waits on the segment's advisory
     lock (the Job says so), then runs. A job that already finished is not run again (a
@@ -478,33 +486,109 @@ def refresh_segment(*, segment_id: int, job_id: int, now: datetime) -> None:
 
 def _materialise_members(segment: Segment, *, job: Job, now: datetime) -> int:
     members = selectors.segment_rule_members(segment=segment, as_of=now, as_of_is_now=True)
-    # One query, streamed, kept as 8-byte ids (8 MB per million members), so the total is
-    # known for the progress bar before the first write.
-    with transaction.atomic():
-        apply_segment_query_settings()
-        member_ids = array(
-            "q",
-            members.order_by("pk")
-            .values_list("pk", flat=True)
-            .iterator(chunk_size=REFRESH_BATCH_SIZE),
-        )
-    Job.objects.filter(pk=job.pk).update(total=len(member_ids))
-    previous: int | None = None
-    for start in range(0, len(member_ids), REFRESH_BATCH_SIZE):
-        batch = member_ids[start : start + REFRESH_BATCH_SIZE].tolist()
-        with transaction.atomic():
-            _lock_segment_for_members(segment.pk)
-            _remove_members(segment_id=segment.pk, after=previous, up_to=batch[-1], keep=batch)
-            _add_members(segment_id=segment.pk, customer_ids=batch, now=now)
-            # In the batch's transaction: one commit (one fsync) per batch, and the
-            # progress a page reads is always what is committed.
-            record_job_progress(job=job, done=len(batch))
-        previous = batch[-1]
+    table, staged = SegmentMember._meta.db_table, _staged_table()
+    added_at = connection.ops.adapt_datetimefield_value(now)
+    with _staged_members(members) as batch_ends:
+        total = batch_ends.total
+        Job.objects.filter(pk=job.pk).update(total=total)
+        previous: int | None = None
+        for number, up_to in enumerate(batch_ends.ends):
+            in_batch, params = _id_range(after=previous, up_to=up_to)
+            with transaction.atomic(), connection.cursor() as cursor:
+                _lock_segment_for_members(segment.pk)
+                # Stale members of the batch's id range: no longer selected. NOT IN over the
+                # batch's ids (hashed once) rather than an anti-join probing the temporary
+                # table's index for every member.
+                cursor.execute(
+                    f"DELETE FROM {table} WHERE segment_id = %s AND {in_batch} AND customer_id "
+                    f"NOT IN (SELECT customer_id FROM {staged} WHERE {in_batch})",
+                    [segment.pk, *params, *params],
+                )
+                # New members, keeping the ones already there (and their added_at).
+                cursor.execute(
+                    f"INSERT INTO {table} (segment_id, customer_id, added_at) "
+                    f"SELECT %s, customer_id, %s FROM {staged} WHERE {in_batch} "
+                    "ON CONFLICT (segment_id, customer_id) DO NOTHING",
+                    [segment.pk, added_at, *params],
+                )
+                # In the batch's transaction: one commit (one fsync) per batch, and the
+                # progress a page reads is always what is committed.
+                done = number * REFRESH_BATCH_SIZE
+                record_job_progress(job=job, done=min(REFRESH_BATCH_SIZE, total - done))
+            previous = up_to
     with transaction.atomic():
         _lock_segment_for_members(segment.pk)
         _remove_members(segment_id=segment.pk, after=previous, up_to=None, keep=())
-        _record_size(segment_id=segment.pk, size=len(member_ids), at=now)
-    return len(member_ids)
+        _record_size(segment_id=segment.pk, size=total, at=now)
+    return total
+
+
+@dataclass(frozen=True)
+class _BatchEnds:
+    """How many members were staged, and the last customer id of each batch of them."""
+
+    total: int
+    ends: list[int]
+
+
+@contextmanager
+def _staged_members(members: QuerySet[Customer]) -> Iterator[_BatchEnds]:
+    """Run the members' query once, into a temporary table of their ids in id order.
+
+    Server-side: CREATE TEMPORARY TABLE ... AS SELECT keeps the ids out of Python and may
+    use a parallel plan (a streamed cursor or INSERT ... SELECT never does on PostgreSQL
+    15); in id order, each batch's ids lie together. The table lives in this connection's
+    session, which the refresh keeps anyway for its advisory lock, and is dropped at the
+    end, also when the refresh fails.
+    """
+    sql, params = members.order_by().values("pk").query.sql_with_params()
+    staged = _staged_table()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            apply_segment_query_settings()
+            cursor.execute(f"DROP TABLE IF EXISTS {staged}")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {STAGED_MEMBERS} AS "
+                f"SELECT pk AS customer_id FROM ({sql}) members ORDER BY pk",
+                params,
+            )
+            # Each batch reads its id range through this index.
+            cursor.execute(
+                f"CREATE UNIQUE INDEX {STAGED_MEMBERS}_customer ON {STAGED_MEMBERS} (customer_id)"
+            )
+            # Autovacuum never analyzes temporary tables; without statistics the planner
+            # guessed a few rows and chose nested loops.
+            cursor.execute(f"ANALYZE {staged}")
+            # Every batch's last id in one pass (finding each batch's end with its own
+            # ORDER BY ... LIMIT read 10,000 heap rows a batch: 40 ms, 4 s for 1M members).
+            cursor.execute(
+                f"SELECT customer_id, position FROM (SELECT customer_id, "
+                f"row_number() OVER (ORDER BY customer_id) AS position FROM {staged}) numbered "
+                f"WHERE position %% %s = 0 OR position = (SELECT count(*) FROM {staged}) "
+                "ORDER BY position",
+                [REFRESH_BATCH_SIZE],
+            )
+            rows = cursor.fetchall()
+        yield _BatchEnds(total=rows[-1][1] if rows else 0, ends=[row[0] for row in rows])
+    finally:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {staged}")
+
+
+def _staged_table() -> str:
+    return f"{TEMPORARY_SCHEMAS[connection.vendor]}.{STAGED_MEMBERS}"
+
+
+def _id_range(*, after: int | None, up_to: int | None) -> tuple[str, list[int]]:
+    """SQL keeping `customer_id` in (after, up_to] (None: unbounded), and its parameters."""
+    parts, params = ["1 = 1"], []
+    if after is not None:
+        parts.append("customer_id > %s")
+        params.append(after)
+    if up_to is not None:
+        parts.append("customer_id <= %s")
+        params.append(up_to)
+    return " AND ".join(parts), params
 
 
 def _count_uploaded_members(segment: Segment, *, job: Job, now: datetime) -> int:

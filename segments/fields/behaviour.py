@@ -11,12 +11,28 @@ from django.db.models import Count, Q
 from crm.models import BehaviourEvent
 from segments.catalogue import CompileContext, register_field
 from segments.enums import FieldFamily, Operator, ValueType
-from segments.fields.aggregates import number_condition
+from segments.fields.aggregates import AggregateTerm, RowSet, number_condition, number_term
 
 if TYPE_CHECKING:
     from segments.rules import Condition
 
 Op = Operator
+
+
+def _event_count_term(condition: "Condition", context: CompileContext) -> AggregateTerm:
+    events = BehaviourEvent.objects.filter(context.window_filter("occurred_at", condition.window))
+    if condition.kind is not None:
+        events = events.of_kind(condition.kind)
+    return number_term(
+        events,
+        row_set=RowSet(
+            table="events", period=context.window_range(condition.window), scope=condition.kind
+        ),
+        customer="customer",
+        measure=Count("pk"),
+        op=condition.op,
+        value=condition.value,
+    )
 
 
 @register_field(
@@ -29,11 +45,8 @@ Op = Operator
     takes_kind=True,
     minimum=0,
     help_text="Behaviour events of one kind (or of any kind), optionally in a window.",
+    merge_term=_event_count_term,
 )
 def _compile_event_count(condition: "Condition", context: CompileContext) -> Q:
-    events = BehaviourEvent.objects.filter(context.window_filter("occurred_at", condition.window))
-    if condition.kind is not None:
-        events = events.of_kind(condition.kind)
-    return number_condition(
-        events, customer="customer", measure=Count("pk"), op=condition.op, value=condition.value
-    )
+    term = _event_count_term(condition, context)
+    return number_condition(term, op=condition.op, value=condition.value)

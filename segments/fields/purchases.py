@@ -22,6 +22,8 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     Func,
+    Max,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -35,9 +37,13 @@ from segments.catalogue import MAX_DAYS, CompileContext, InstantRange, register_
 from segments.enums import FieldFamily, Operator, ValueType
 from segments.fields.aggregates import (
     MEASURE,
+    AggregateTerm,
+    RowSet,
     aggregate_condition,
+    contains,
     customers_with_rows,
     number_condition,
+    number_term,
 )
 from segments.fields.lookups import column_condition, comparison
 
@@ -69,6 +75,10 @@ def _item_filter(condition: "Condition") -> dict[str, str]:
     if scope is not None and scope.sku:
         lookups["sku"] = scope.sku
     return lookups
+
+
+def _row_set(table: str, condition: "Condition", context: CompileContext) -> RowSet:
+    return RowSet(table=table, period=context.window_range(condition.window), scope=condition.scope)
 
 
 def paid_orders(condition: "Condition", context: CompileContext) -> QuerySet:
@@ -120,6 +130,19 @@ def _average(total, orders) -> Round:
     return Round(Share(total, orders), 2, output_field=MONEY)
 
 
+def _order_count_term(condition: "Condition", context: CompileContext) -> AggregateTerm | None:
+    if _uses_stored_columns(condition, context):
+        return None
+    return number_term(
+        paid_orders(condition, context),
+        row_set=_row_set("orders", condition, context),
+        customer="customer",
+        measure=Count("pk"),
+        op=condition.op,
+        value=condition.value,
+    )
+
+
 @register_field(
     name="order_count",
     label="Number of orders",
@@ -130,14 +153,32 @@ def _average(total, orders) -> Round:
     takes_purchase_scope=True,
     minimum=0,
     help_text="Paid orders." + WINDOW_HELP,
+    merge_term=_order_count_term,
 )
 def _compile_order_count(condition: "Condition", context: CompileContext) -> Q:
-    if _uses_stored_columns(condition, context):
+    term = _order_count_term(condition, context)
+    if term is None:
         return column_condition(condition, context, column="order_count")
-    return number_condition(
+    return number_condition(term, op=condition.op, value=condition.value)
+
+
+def _total_spent_term(condition: "Condition", context: CompileContext) -> AggregateTerm | None:
+    if _uses_stored_columns(condition, context):
+        return None
+    if _has_item_scope(condition):
+        return number_term(
+            paid_lines(condition, context),
+            row_set=_row_set("lines", condition, context),
+            customer="order__customer",
+            measure=Sum(_line_amount(), output_field=MONEY),
+            op=condition.op,
+            value=condition.value,
+        )
+    return number_term(
         paid_orders(condition, context),
+        row_set=_row_set("orders", condition, context),
         customer="customer",
-        measure=Count("pk"),
+        measure=Sum("amount"),
         op=condition.op,
         value=condition.value,
     )
@@ -153,21 +194,39 @@ def _compile_order_count(condition: "Condition", context: CompileContext) -> Q:
     takes_purchase_scope=True,
     minimum=Decimal(0),
     help_text="Sum of paid orders (of matching items with a category or SKU)." + WINDOW_HELP,
+    merge_term=_total_spent_term,
 )
 def _compile_total_spent(condition: "Condition", context: CompileContext) -> Q:
-    if _uses_stored_columns(condition, context):
+    term = _total_spent_term(condition, context)
+    if term is None:
         return column_condition(condition, context, column="total_spent")
+    return number_condition(term, op=condition.op, value=condition.value)
+
+
+def _average_term(condition: "Condition", context: CompileContext) -> AggregateTerm:
     if _has_item_scope(condition):
-        rows, customer, measure = (
-            paid_lines(condition, context),
-            "order__customer",
-            Sum(_line_amount(), output_field=MONEY),
-        )
+        rows, customer, table = paid_lines(condition, context), "order__customer", "lines"
+        measure = _average(Sum(_line_amount(), output_field=MONEY), Count("order", distinct=True))
     else:
-        rows, customer, measure = paid_orders(condition, context), "customer", Sum("amount")
-    return number_condition(
-        rows, customer=customer, measure=measure, op=condition.op, value=condition.value
+        rows, customer, table = paid_orders(condition, context), "customer", "orders"
+        measure = _average(Sum("amount"), Count("pk"))
+    op, value = condition.op, condition.value
+    return AggregateTerm(
+        rows=rows,
+        row_set=_row_set(table, condition, context),
+        customer=customer,
+        measure=measure,
+        matched=lambda alias: comparison(alias, op, value),
+        # Without orders the average is unknown: only is_null (and NOT of a comparison) has
+        # them.
+        matches_customers_without_rows=False,
     )
+
+
+def _merge_average_term(condition: "Condition", context: CompileContext) -> AggregateTerm | None:
+    if _uses_stored_columns(condition, context) or condition.op == Op.IS_NULL:
+        return None
+    return _average_term(condition, context)
 
 
 @register_field(
@@ -180,25 +239,20 @@ def _compile_total_spent(condition: "Condition", context: CompileContext) -> Q:
     takes_purchase_scope=True,
     minimum=Decimal(0),
     help_text="Total spent / number of orders, to the cent; unknown without orders." + WINDOW_HELP,
+    merge_term=_merge_average_term,
 )
 def _compile_avg_order_value(condition: "Condition", context: CompileContext) -> Q:
     if _uses_stored_columns(condition, context):
         return column_condition(condition, context, column="avg_order_value", nullable=True)
-    if _has_item_scope(condition):
-        rows, customer = paid_lines(condition, context), "order__customer"
-        measure = _average(Sum(_line_amount(), output_field=MONEY), Count("order", distinct=True))
-    else:
-        rows, customer = paid_orders(condition, context), "customer"
-        measure = _average(Sum("amount"), Count("pk"))
+    term = _average_term(condition, context)
     if condition.op == Op.IS_NULL:
-        return ~customers_with_rows(rows, customer=customer)
-    # Without orders the average is unknown: only is_null (and NOT of a comparison) has them.
+        return ~customers_with_rows(term.rows, customer=term.customer)
     return aggregate_condition(
-        rows,
-        customer=customer,
-        measure=measure,
-        matched=comparison(MEASURE, condition.op, condition.value),
-        matches_customers_without_rows=False,
+        term.rows,
+        customer=term.customer,
+        measure=term.measure,
+        matched=term.matched(MEASURE),
+        matches_customers_without_rows=term.matches_customers_without_rows,
     )
 
 
@@ -228,6 +282,42 @@ def _order_time_condition(
     return found
 
 
+def _order_time_term(
+    condition: "Condition", context: CompileContext, *, last: bool, matched: InstantRange
+) -> AggregateTerm | None:
+    """The last (or first) order time inside `matched`, as a term other row sets can answer.
+
+    The last paid order is in `matched` exactly when the last of the paid orders of a period
+    P (unscoped, ending at as_of) is, provided every instant of `matched` up to as_of lies in
+    P: the last order is then inside P, so it is P's last one, and conversely P's last order
+    is followed by no order up to as_of. "Ordered twice in the last 60 days, the last time
+    less than 15 days ago" is one GROUP BY with HAVING count >= 2 AND max(placed_at) > as_of
+    - 15 days. The first order: only a period with no lower end holds it.
+    """
+    if _uses_stored_columns(condition, context):
+        return None
+    as_of = context.as_of
+
+    def fits(row_set: RowSet) -> bool:
+        period = row_set.period
+        if row_set.table != "orders" or row_set.scope is not None:
+            return False
+        if period.upper != as_of or not period.upper_inclusive:
+            return False
+        return contains(period, matched) if last else period.lower is None
+
+    return AggregateTerm(
+        rows=paid_orders(condition, context),
+        row_set=_row_set("orders", condition, context),
+        customer="customer",
+        measure=Max("placed_at") if last else Min("placed_at"),
+        matched=lambda alias: Q(**matched.lookups(alias)),
+        matches_customers_without_rows=False,
+        grouped=False,
+        fits=fits,
+    )
+
+
 def _no_paid_orders(condition: "Condition", context: CompileContext, column: str) -> Q:
     if _uses_stored_columns(condition, context):
         return Q(**{f"{column}__isnull": True})
@@ -241,6 +331,12 @@ def _register_order_time(name: str, label: str, help_text: str) -> None:
         matched = context.value_range(condition.op, condition.value)
         return _order_time_condition(condition, context, column=name, matched=matched)
 
+    def order_time_term(condition: "Condition", context: CompileContext) -> AggregateTerm | None:
+        if condition.op == Op.IS_NULL:
+            return None
+        matched = context.value_range(condition.op, condition.value)
+        return _order_time_term(condition, context, last=name == "last_order_at", matched=matched)
+
     register_field(
         name=name,
         label=label,
@@ -248,11 +344,49 @@ def _register_order_time(name: str, label: str, help_text: str) -> None:
         value_type=ValueType.DATETIME,
         operators=TIME,
         help_text=help_text,
+        merge_term=order_time_term,
     )(compile_order_time)
 
 
 _register_order_time("first_order_at", "First order date", "When the first paid order was placed.")
 _register_order_time("last_order_at", "Last order date", "When the last paid order was placed.")
+
+
+def _days_since_range(condition: "Condition", context: CompileContext) -> InstantRange:
+    """Where the last order lies for a comparison of days_since_last_order.
+
+    Whole days d = floor((as_of - last) / 1 day), so d >= N exactly when last <= as_of -
+    N days, and d <= N exactly when last > as_of - (N + 1) days.
+    """
+    as_of, value = context.as_of, condition.value
+
+    def at_least(days: int) -> InstantRange:
+        return InstantRange(upper=as_of - days * ONE_DAY)
+
+    def at_most(days: int) -> InstantRange:
+        return InstantRange(lower=as_of - (days + 1) * ONE_DAY, lower_inclusive=False)
+
+    match condition.op:
+        case Op.EQ:
+            return _both(at_least(value), at_most(value))
+        case Op.GT:
+            return at_least(value + 1)
+        case Op.GTE:
+            return at_least(value)
+        case Op.LT:
+            return at_most(value - 1)
+        case Op.LTE:
+            return at_most(value)
+        case Op.BETWEEN:
+            return _both(at_least(value[0]), at_most(value[1]))
+    raise ValueError(f"{condition.op} is not a comparison")
+
+
+def _days_since_term(condition: "Condition", context: CompileContext) -> AggregateTerm | None:
+    if condition.op == Op.IS_NULL:
+        return None
+    matched = _days_since_range(condition, context)
+    return _order_time_term(condition, context, last=True, matched=matched)
 
 
 @register_field(
@@ -264,33 +398,12 @@ _register_order_time("last_order_at", "Last order date", "When the last paid ord
     minimum=0,
     maximum=MAX_DAYS,
     help_text="Whole days (rounded down) from the last paid order to the evaluation time.",
+    merge_term=_days_since_term,
 )
 def _compile_days_since_last_order(condition: "Condition", context: CompileContext) -> Q:
-    """Whole days d = floor((as_of - last) / 1 day), so d >= N exactly when last <= as_of -
-    N days, and d <= N exactly when last > as_of - (N + 1) days."""
     if condition.op == Op.IS_NULL:
         return _no_paid_orders(condition, context, "last_order_at")
-    as_of, value = context.as_of, condition.value
-
-    def at_least(days: int) -> InstantRange:
-        return InstantRange(upper=as_of - days * ONE_DAY)
-
-    def at_most(days: int) -> InstantRange:
-        return InstantRange(lower=as_of - (days + 1) * ONE_DAY, lower_inclusive=False)
-
-    match condition.op:
-        case Op.EQ:
-            matched = _both(at_least(value), at_most(value))
-        case Op.GT:
-            matched = at_least(value + 1)
-        case Op.GTE:
-            matched = at_least(value)
-        case Op.LT:
-            matched = at_most(value - 1)
-        case Op.LTE:
-            matched = at_most(value)
-        case Op.BETWEEN:
-            matched = _both(at_least(value[0]), at_most(value[1]))
+    matched = _days_since_range(condition, context)
     return _order_time_condition(condition, context, column="last_order_at", matched=matched)
 
 

@@ -328,6 +328,38 @@ def rule_trees() -> st.SearchStrategy:
     )
 
 
+def sibling_aggregates() -> st.SearchStrategy:
+    """An AllOf of 2-4 conditions on aggregates of the same rows (one window and scope for
+    all of them, some negated, with first/last order times and days since the last order
+    whose ranges do or do not fit that window): what the compiler merges into one GROUP BY,
+    which the random trees above draw too rarely."""
+
+    def siblings(shared: dict) -> st.SearchStrategy:
+        window = st.just(shared["window"])
+        scope = {key: st.just(value) for key, value in shared.items()}
+        leaf = st.one_of(
+            numeric("order_count", [0, 1, 2, 3], **scope),
+            numeric("total_spent", ["0", "10", "33.33", "43.33", "100"], **scope),
+            numeric("avg_order_value", ["0.01", "10", "16.67", "33.33"], **scope),
+            numeric("days_since_last_order", [0, 1, 6, 7, 29, 30, 45]),
+            time_condition("last_order_at"),
+            time_condition("first_order_at"),
+            numeric("event_count", [0, 1, 2], window=window, kind=st.just("visit")),
+        )
+        child = st.one_of(leaf, leaf, leaf.map(lambda node: {"not": node}))
+        return st.lists(child, min_size=2, max_size=4).map(lambda nodes: {"all": nodes})
+
+    shared = st.fixed_dictionaries(
+        {
+            "window": st.sampled_from(WINDOWS),
+            "category": st.sampled_from([None, None, None, "nuts"]),
+            "store": st.sampled_from([None, None, None, "S1"]),
+        }
+    )
+    merged = shared.flatmap(siblings)
+    return st.one_of(merged, merged.map(lambda node: {"not": node}))
+
+
 def with_segment_ids(rules: dict, segments: dict[str, int]) -> dict:
     """The drawn tree with the placeholder segment names replaced by the stored ids."""
     if "field" in rules:
@@ -344,6 +376,9 @@ def with_segment_ids(rules: dict, segments: dict[str, int]) -> dict:
 RULES_PER_DATASET = 6
 # Built once: strategies made inside each example made drawing dominate the run time.
 RULE_TREE_LISTS = st.lists(rule_trees(), min_size=RULES_PER_DATASET, max_size=RULES_PER_DATASET)
+SIBLING_LISTS = st.lists(
+    sibling_aggregates(), min_size=RULES_PER_DATASET, max_size=RULES_PER_DATASET
+)
 
 
 # ---------------------------------------------------------------------------------------
@@ -385,4 +420,18 @@ def test_compiled_rules_match_the_reference_evaluator_as_of_a_past_moment(db, tr
 @PROPERTY_SETTINGS
 @given(trees=RULE_TREE_LISTS, people=customers)
 def test_compiled_rules_on_stored_metrics_match_the_reference_evaluator(db, trees, people):
+    check_example(trees, people, as_of_is_now=True)
+
+
+@PROPERTY_SETTINGS
+@given(trees=SIBLING_LISTS, people=customers)
+def test_merged_sibling_aggregates_match_the_reference_evaluator(db, trees, people):
+    check_example(trees, people, as_of_is_now=False)
+
+
+@PROPERTY_SETTINGS
+@given(trees=SIBLING_LISTS, people=customers)
+def test_merged_sibling_aggregates_on_stored_metrics_match_the_reference_evaluator(
+    db, trees, people
+):
     check_example(trees, people, as_of_is_now=True)

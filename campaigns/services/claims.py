@@ -99,9 +99,13 @@ def claim_coupon(
     today = timezone.localdate(now, timezone.get_default_timezone())
     for _ in range(3):
         target = _campaign_audience(campaign)
-        audience = Customer.objects.filter(
-            target.audience.membership(as_of=now, as_of_is_now=True), customer_id=customer
-        ).order_by().values("pk")
+        audience = (
+            Customer.objects.filter(
+                target.audience.membership(as_of=now, as_of_is_now=True), customer_id=customer
+            )
+            .order_by()
+            .values("pk")
+        )
         audience_sql, audience_params = audience.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(

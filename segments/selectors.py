@@ -85,17 +85,6 @@ def segment_members(
     return Customer.objects.filter(_membership(segment, as_of=as_of, as_of_is_now=as_of_is_now))
 
 
-def is_in_segment(
-    *, customer: Customer, segment: Segment, as_of: datetime, as_of_is_now: bool = False
-) -> bool:
-    """Whether `customer` is in `segment` at `as_of` (the same Q as segment_members, plus pk)."""
-    return (
-        segment_members(segment=segment, as_of=as_of, as_of_is_now=as_of_is_now)
-        .filter(pk=customer.pk)
-        .exists()
-    )
-
-
 def segment_overlap(
     *, first: Segment, second: Segment, as_of: datetime, as_of_is_now: bool = False
 ) -> dict[str, int]:

@@ -13,6 +13,7 @@ from crm.core.models import Job
 from crm.models import Customer
 from segments.enums import SegmentKind
 from segments.models import Segment, SegmentSizeSnapshot
+from segments.selectors import PREVIEW_SAMPLE_FIELDS
 
 RULES_HELP = (
     'A SPEC §2 rule tree: {"all": [...]}, {"any": [...]}, {"not": node} or a condition '
@@ -129,15 +130,7 @@ class SegmentPreviewInputSerializer(serializers.Serializer):
 class SampleCustomerSerializer(serializers.ModelSerializer):
     class Meta:
         model = Customer
-        fields = [
-            "customer_id",
-            "name",
-            "city",
-            "lifecycle_stage",
-            "order_count",
-            "total_spent",
-            "last_order_at",
-        ]
+        fields = list(PREVIEW_SAMPLE_FIELDS)
         read_only_fields = fields
 
 

@@ -178,7 +178,12 @@ class CampaignResource(models.Model):
 class Grant(models.Model):
     """One successful claim (or push) of a campaign by a customer."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="grants")
+    # No index of its own: the unique (campaign, idempotency_key) and (campaign, granted_at)
+    # indexes start with it. A third one made the engine's cached plan for the key look-up
+    # pick it on a small table and keep filtering the campaign's grants as they grew.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, related_name="grants", db_index=False
+    )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="grants")
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
@@ -206,7 +211,10 @@ class Coupon(TimeStampedModel):
     template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons")
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="coupons")
     grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="coupons")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="coupons")
+    # Indexed by (customer, status) and (customer, template, issued_at) below.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="coupons", db_index=False
+    )
     status = models.CharField(
         max_length=8, choices=CouponStatus.choices, default=CouponStatus.UNUSED
     )
@@ -245,7 +253,10 @@ class CustomerCampaignCounter(models.Model):
     can hold the limits in the database itself.
     """
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    # Indexed by the unique (campaign, customer) constraint.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
     total_grants = models.PositiveIntegerField(default=0)
     limit_total = models.PositiveIntegerField()
@@ -347,8 +358,13 @@ class CouponEvent(models.Model):
 
     kind = models.CharField(max_length=10, choices=CouponEventKind.choices)
     at = models.DateTimeField()
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="events")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    # Indexed by (campaign, kind, at) and (customer, at) below.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     coupon = models.ForeignKey(
         Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
     )

@@ -5,11 +5,9 @@ it ships as a new migration that runs it again. SQLite (the embedded demo databa
 stored functions: there, campaigns.services.claims refuses claims with a clear message.
 """
 
-from pathlib import Path
-
 from django.db import migrations
 
-SQL_FILE = Path(__file__).resolve().parent.parent / "sql" / "claim_coupon.sql"
+from campaigns.sql import install_claim_engine
 DROP = """
 DROP FUNCTION IF EXISTS campaigns_claim_coupon(text, text, text, text, text, text, timestamptz,
     date, boolean, bigint, timestamptz, integer, integer);
@@ -19,8 +17,7 @@ DROP FUNCTION IF EXISTS campaigns_iso(timestamptz);
 
 
 def install(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(SQL_FILE.read_text(), params=None)
+    install_claim_engine(schema_editor)
 
 
 def uninstall(apps, schema_editor):

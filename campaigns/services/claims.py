@@ -15,7 +15,7 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import connection
 from django.utils import timezone
@@ -57,6 +57,20 @@ class ClaimResult:
 class _CampaignAudience:
     audience: Audience
     segments_version: datetime | None
+    # The audience test compiled once, when its SQL does not depend on the moment (most
+    # rules read stored metrics): (sql, parameters without the customer_id, which comes
+    # last). Compiling through the ORM on every claim cost 0.3 of the 1.5 ms of Python CPU
+    # per request (400-claim profile on the test client).
+    fixed_test: tuple[str, tuple] | None
+
+
+# Two unrelated instants: an audience test compiled the same for both does not depend on
+# the moment it is evaluated at.
+_PROBE_INSTANTS = (
+    datetime(2001, 2, 3, 4, 5, 6, 7000, tzinfo=UTC),
+    datetime(2013, 8, 19, 17, 31, 47, 500000, tzinfo=UTC),
+)
+_PROBE_CUSTOMER = "\x00probe-customer"
 
 
 # Campaign code -> its parsed audience, per process. The database function checks the
@@ -99,14 +113,10 @@ def claim_coupon(
     today = timezone.localdate(now, timezone.get_default_timezone())
     for _ in range(3):
         target = _campaign_audience(campaign)
-        audience = (
-            Customer.objects.filter(
-                target.audience.membership(as_of=now, as_of_is_now=True), customer_id=customer
-            )
-            .order_by()
-            .values("pk")
-        )
-        audience_sql, audience_params = audience.query.sql_with_params()
+        if target.fixed_test is not None:
+            audience_sql, audience_params = target.fixed_test[0], [*target.fixed_test[1], customer]
+        else:
+            audience_sql, audience_params = _audience_test(target.audience, customer, now)
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT * FROM campaigns_claim_coupon(%s, %s, %s, %s, %s, %s, %s, %s, "
@@ -144,15 +154,38 @@ def _campaign_audience(code: str) -> _CampaignAudience:
     campaign = Campaign.objects.select_related("segment").filter(code=code).first()
     if campaign is None:
         raise UnknownClaimTargetError("campaign", f"No campaign with code {code}.")
+    audience = segment_audience(segment=campaign.segment)
     entry = _CampaignAudience(
-        audience=segment_audience(segment=campaign.segment),
-        segments_version=version,
+        audience=audience, segments_version=version, fixed_test=_fixed_audience_test(audience)
     )
     with _audiences_lock:
         if len(_audiences) >= _MAX_KEPT_AUDIENCES:
             _audiences.clear()
         _audiences[code] = entry
     return entry
+
+
+def _audience_test(audience: Audience, customer: str, now: datetime) -> tuple[str, tuple]:
+    """SQL selecting customer `customer` when it is in `audience` at `now`."""
+    query = (
+        Customer.objects.filter(
+            audience.membership(as_of=now, as_of_is_now=True), customer_id=customer
+        )
+        .order_by()
+        .values("pk")
+    )
+    return query.query.sql_with_params()
+
+
+def _fixed_audience_test(audience: Audience) -> tuple[str, tuple] | None:
+    """The audience test for any moment, or None when it depends on the moment."""
+    first, second = (
+        _audience_test(audience, _PROBE_CUSTOMER, instant) for instant in _PROBE_INSTANTS
+    )
+    sql, params = first
+    if first != second or params[-1:] != (_PROBE_CUSTOMER,) or _PROBE_CUSTOMER in params[:-1]:
+        return None
+    return sql, params[:-1]
 
 
 def _forget_audience(code: str) -> None:

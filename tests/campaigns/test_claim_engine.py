@@ -107,3 +107,29 @@ def test_holdout_draw_is_the_first_8_bytes_of_sha256_against_the_share(make_camp
     assert [is_in_holdout(campaign=campaign, customer=c) for c in customers] == [
         expected(c) for c in customers
     ]
+
+
+def test_an_audience_kept_between_claims_is_evaluated_at_each_claims_moment(
+    make_campaign, shanghai, app_push, as_of
+):
+    # given: an audience of customers who ordered in the last 30 days, kept by the engine
+    # after a first claim, and two customers whose last order was 10 days before as_of
+    update_segment(
+        segment=shanghai,
+        rules={"field": "days_since_last_order", "op": "lte", "value": 30},
+        actor=None,
+        now=as_of,
+    )
+    campaign = make_campaign(claim_ends_at=as_of + timedelta(days=90))
+    ordered = as_of - timedelta(days=10)
+    early, late = (
+        CustomerFactory(city="Shanghai", order_count=1, last_order_at=ordered) for _ in range(2)
+    )
+    assert claim(campaign, early, app_push, as_of, key="early").created is True
+    # when: the other claims 40 days later, when its last order is 50 days old
+    with pytest.raises(ClaimRefused) as refusal:
+        claim(campaign, late, app_push, as_of + timedelta(days=40), key="late")
+    # then: the kept audience was compiled for that moment, not the first claim's
+    assert refusal.value.reason == "not_in_audience"
+    # ... and at 19 days it still is in
+    assert claim(campaign, late, app_push, as_of + timedelta(days=19), key="late-2").created

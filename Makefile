@@ -4,9 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 DEMO_CUSTOMERS ?= 2000
-TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/opscrm
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test lint format migrate worker beat bench-import bench-recompute clean
+.PHONY: install demo test chromium lint format migrate worker beat stop clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -15,23 +15,31 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -c requirements/constraints.txt -e ".[dev]"
 
-# Fresh demo on the embedded default: SQLite under var/, Celery tasks run inline.
+# The whole product: its own PostgreSQL (unless DATABASE_URL is set), demo data, the site,
+# a Celery worker and beat. Ctrl-C stops everything; a rerun reuses the data.
 demo: install
-	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py collectstatic --no-input -v0
-	$(BIN)/python manage.py generate_demo_data --customers $(DEMO_CUSTOMERS) --if-empty
-	$(BIN)/python manage.py create_demo_users
-	@echo "OpsCRM demo: http://127.0.0.1:$(PORT)/  (admin: http://127.0.0.1:$(PORT)/admin/)"
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	$(BIN)/python manage.py demo --port $(PORT) --customers $(DEMO_CUSTOMERS)
 
-# The whole suite against PostgreSQL (browser tests need /usr/bin/chromium).
-test: install
-	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest
+# The whole suite on its own PostgreSQL (unless TEST_DATABASE_URL is set).
+test: install chromium
+	$(BIN)/pytest
+
+# Browser tests drive Debian's chromium: installed here when missing and we are root.
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "The browser tests need Debian's chromium. Install it with: sudo apt-get install -y chromium"; \
+	    exit 1; \
+	  fi; \
+	fi
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	DATABASE_URL=sqlite:///:memory: $(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python manage.py makemigrations --check --dry-run
 
 format: install
 	$(BIN)/ruff format .
@@ -44,7 +52,13 @@ worker: install
 	$(BIN)/celery -A crm worker --loglevel=INFO --concurrency=2
 
 beat: install
-	$(BIN)/celery -A crm beat --loglevel=INFO
+	$(BIN)/celery -A crm beat --loglevel=INFO --schedule var/celerybeat-schedule
 
-clean:
-	rm -rf $(VENV) var/*.sqlite3 staticfiles .pytest_cache .ruff_cache
+# Stop the project's own PostgreSQL servers (demo and tests) if they run.
+stop:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m crm.core.databases stop var/postgres var/postgres-test; fi
+
+# Everything the project made: the virtualenv, its databases (stopped first), broker files.
+clean: stop
+	rm -rf $(VENV) var/postgres var/postgres-test var/broker var/broker-test var/log \
+	  var/uploads var/celerybeat-schedule* var/.postgres*.lock staticfiles .pytest_cache .ruff_cache

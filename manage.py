@@ -10,7 +10,13 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    from crm.core.databases import DatabaseConfigurationError
+
+    try:
+        execute_from_command_line(sys.argv)
+    except DatabaseConfigurationError as error:
+        # The database cannot work as configured: one clear line, not a traceback.
+        sys.exit(f"OpsCRM: {error}")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
 """OpsCRM settings: one module, every value from the environment.
 
-Development defaults (DEBUG on, SQLite under var/, eager Celery) make `make demo` work on a
-fresh machine; production switches on by setting DEBUG=false, SECRET_KEY, DATABASE_URL,
-CELERY_BROKER_URL and ALLOWED_HOSTS.
+Development defaults (DEBUG on, the project's own PostgreSQL under var/, a broker in files
+under var/) make `make demo` work on a fresh machine; production switches on by setting
+DEBUG=false, SECRET_KEY, DATABASE_URL, CELERY_BROKER_URL and ALLOWED_HOSTS.
 """
 
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+
+from crm.core.databases import EmbeddedServer, database_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -51,6 +53,7 @@ INSTALLED_APPS = [
     "crm",
     "segments",
     "campaigns",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -84,9 +87,16 @@ TEMPLATES = [
 
 # DATABASES
 # ------------------------------------------------------------------------------
-# https://django-environ.readthedocs.io/en/latest/types.html#environ-env-db-url
+# PostgreSQL only (15 and newer). No DATABASE_URL: the project's own embedded server with
+# its data under var/postgres (demo, management commands), started on demand; its socket
+# directory goes in HOST. See crm/core/databases.py.
+EMBEDDED_DATABASE = EmbeddedServer(
+    data_dir=Path(env.str("EMBEDDED_DATABASE_DIR", default=str(BASE_DIR / "var" / "postgres")))
+)
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'opscrm.sqlite3'}"),
+    "default": database_settings(
+        url=env.str("DATABASE_URL", default=""), embedded=EMBEDDED_DATABASE
+    ),
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -173,16 +183,32 @@ SPECTACULAR_SETTINGS = {
 # CELERY
 # ------------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
-# Without a broker (demo, quick local runs) tasks run inline in the caller's process.
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
-CELERY_TASK_EAGER_PROPAGATES = True
+# Production: Redis or RabbitMQ. Without CELERY_BROKER_URL (the demo, local commands) a
+# broker that needs no server: kombu's filesystem transport, messages as files under
+# var/broker, shared by the site, the worker and beat. It never redelivers a message; crash
+# safety comes from the database (job rows, unique keys), whatever the broker.
+DEMO_BROKER_DIR = BASE_DIR / "var" / "broker"
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost//")
+if CELERY_BROKER_URL.startswith("filesystem:"):
+    for folder in ("queue", "control"):
+        (DEMO_BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(DEMO_BROKER_DIR / "queue"),
+        "data_folder_out": str(DEMO_BROKER_DIR / "queue"),
+        "control_folder": str(DEMO_BROKER_DIR / "control"),
+        # Polled: a task waits at most this long before a worker sees it.
+        "polling_interval": 0.2,
+    }
+else:
+    # Longer than the longest batch (a 1M-row import batch commits in ~3 s); the 1-hour
+    # default would leave a killed worker's task waiting an hour.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Longer than the longest batch (a 1M-row import batch commits in ~3 s); the 1-hour
-# default would leave a killed worker's task waiting an hour.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+# Results are never read: progress lives in database rows (crm.core.jobs).
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
+ADVANCE_CAMPAIGNS_SECONDS = 15.0
 CELERY_BEAT_SCHEDULE = {
     # Every day at 02:00 UTC: recompute purchase metrics, lifecycle stages and RFM for
     # everyone (stages move with time even when no order arrives).
@@ -190,17 +216,23 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.tasks.recompute_customer_metrics_task",
         "schedule": crontab(hour=2, minute=0),
     },
-    # Every minute: start scheduled campaigns whose claim window opened, finish those whose
-    # window closed.
+    # Every 15 seconds: start scheduled campaigns whose claim window opened, finish those
+    # whose window closed (two indexed UPDATEs; a campaign opens at most ~15 s late).
     "advance-campaigns": {
         "task": "campaigns.tasks.advance_campaigns_task",
-        "schedule": crontab(),
+        "schedule": ADVANCE_CAMPAIGNS_SECONDS,
     },
     # Every day at 03:00 UTC (after the metrics recompute): refresh every dynamic segment,
     # which adds a point to each segment's size history.
     "refresh-dynamic-segments": {
         "task": "segments.tasks.refresh_dynamic_segments_task",
         "schedule": crontab(hour=3, minute=0),
+    },
+    # Every minute: reverse the redemptions of orders refunded or cancelled since, restoring
+    # their coupons (SPEC §4).
+    "reverse-refunded-redemptions": {
+        "task": "campaigns.tasks.reverse_refunded_redemptions_task",
+        "schedule": crontab(),
     },
     # Every hour at :05: mark coupons past their validity as expired.
     "expire-coupons": {

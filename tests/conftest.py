@@ -10,14 +10,22 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from crm.celery import app
+from crm.core.databases import url_from_settings
 
 ROLES = ("marketer", "analyst", "support", "integration")
+
+
+def pytest_unconfigure(config):
+    """Stop the suite's embedded server when this session started it (tests/settings.py)."""
+    if getattr(settings, "TEST_DATABASE_SERVER_STARTED", False):
+        settings.TEST_DATABASE_SERVER.stop()
 
 
 @pytest.fixture
@@ -111,27 +119,26 @@ def analyst_api(analyst):
     return token_client(analyst)
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, settings):
-    """A real Celery worker (subprocess) on Redis, reading and writing the test database.
-
-    Tasks sent from the test go through the broker instead of running inline; the worker
-    is stopped and the broker queue purged afterwards.
-    """
-    broker = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
-    database = connection.settings_dict
-    database_url = (
-        f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:"
-        f"{database['PORT'] or 5432}/{database['NAME']}"
-    )
-    environment = {
+def celery_environment() -> dict[str, str]:
+    """The environment of a Celery worker or beat started by a test: the test settings, this
+    session's test database (not the server's base one), tasks sent rather than run."""
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": broker,
+        "TEST_DATABASE_URL": url_from_settings(connection.settings_dict),
+        "OPSCRM_TEST_CELERY_PROCESS": "1",
     }
-    previous = (app.conf.broker_url, app.conf.task_always_eager)
-    app.conf.broker_url = broker
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings):
+    """A real Celery worker (subprocess) on the suite's broker (tests/settings.py: the
+    demo's filesystem transport, or TEST_CELERY_BROKER_URL), on the test database.
+
+    Tasks sent from the test go through the broker instead of running inline; the worker
+    is stopped and the queue purged afterwards.
+    """
+    environment = celery_environment()
     app.conf.task_always_eager = False
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.control.purge()
@@ -172,4 +179,4 @@ def celery_worker_process(transactional_db, settings):
     except subprocess.TimeoutExpired:
         worker.kill()
     app.control.purge()
-    app.conf.broker_url, app.conf.task_always_eager = previous
+    app.conf.task_always_eager = True

@@ -9,8 +9,7 @@ to a real customer, the placeholder is merged into the real customer, so nobody 
 twice.
 
 Everything here is set-based over a staging table the importer filled (crm.services.
-imports): a few statements per batch, never a query per row. The SQL is common to
-PostgreSQL and SQLite.
+imports): a few statements per batch, never a query per row.
 """
 
 import hashlib
@@ -138,7 +137,7 @@ def create_referenced_customers(*, cursor, staging_table: str, now: datetime) ->
     Safe to repeat and against concurrent imports (ON CONFLICT DO NOTHING).
     """
     columns, params = customer_insert_defaults(exclude={"customer_id", "is_placeholder"})
-    params["now"] = connection.ops.adapt_datetimefield_value(now)
+    params["now"] = now
     values = ", ".join(f"%(default_{column})s" for column in columns)
     cursor.execute(
         f"""
@@ -171,7 +170,6 @@ def create_referenced_customers(*, cursor, staging_table: str, now: datetime) ->
             WHERE s.source <> ''
         ) r
         JOIN crm_customer c ON c.customer_id = r.customer_key
-        WHERE TRUE
         ON CONFLICT (source, external_id) DO NOTHING
         """,
         params,
@@ -258,7 +256,7 @@ def link_identities(*, cursor, identity_table: str, now: datetime) -> set[int]:
             WHERE crm_identity.customer_id <> EXCLUDED.customer_id
         RETURNING customer_id
         """,
-        {"now": connection.ops.adapt_datetimefield_value(now)},
+        {"now": now},
     )
     return {row[0] for row in cursor.fetchall()}
 
@@ -275,7 +273,6 @@ def merge_placeholder_customers(*, merges: Mapping[int, int], now: datetime) -> 
     """
     if not merges:
         return
-    adapted_now = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS import_merge")
         cursor.execute("CREATE TEMP TABLE import_merge (placeholder_id bigint, survivor_id bigint)")
@@ -288,7 +285,7 @@ def merge_placeholder_customers(*, merges: Mapping[int, int], now: datetime) -> 
             UPDATE crm_order SET customer_id = m.survivor_id, updated_at = %s
             FROM import_merge m WHERE crm_order.customer_id = m.placeholder_id
             """,
-            [adapted_now],
+            [now],
         )
         # An event is dropped when its survivor already has it, or when another
         # placeholder of the same survivor has it with a smaller id (the one that stays).
@@ -312,21 +309,20 @@ def merge_placeholder_customers(*, merges: Mapping[int, int], now: datetime) -> 
             UPDATE crm_behaviourevent SET customer_id = m.survivor_id, updated_at = %s
             FROM import_merge m WHERE crm_behaviourevent.customer_id = m.placeholder_id
             """,
-            [adapted_now],
+            [now],
         )
         cursor.execute(
             """
             UPDATE crm_identity SET customer_id = m.survivor_id, updated_at = %s
             FROM import_merge m WHERE crm_identity.customer_id = m.placeholder_id
             """,
-            [adapted_now],
+            [now],
         )
         cursor.execute(
             """
             INSERT INTO crm_customer_tags (customer_id, tag_id)
             SELECT m.survivor_id, t.tag_id
             FROM crm_customer_tags t JOIN import_merge m ON m.placeholder_id = t.customer_id
-            WHERE TRUE
             ON CONFLICT (customer_id, tag_id) DO NOTHING
             """
         )

@@ -12,12 +12,12 @@ statements over all the customers in scope, never a Python loop per customer.
     5. stage changes     one INSERT of (customer, from, to, as_of) where the stage moved
     6. the UPDATE        of only the rows whose values differ, so a rerun writes 0 rows
 
-The SQL runs on PostgreSQL (production, tests, benchmarks) and on SQLite (the demo). The
-few dialect differences (local weekday/hour, IS DISTINCT FROM, the id list) are in
-_DIALECTS; everything else is common SQL.
+The local weekday and hour are read in the operator's zone: _aggregate_orders makes
+TIME_ZONE the transaction's zone for these statements. Measured on 10M orders:
+`EXTRACT(... AT TIME ZONE tz)` cost ~1.4 s per use (the zone conversion, and numeric
+EXTRACT), date_part() in the transaction's zone ~0.05 s.
 """
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,25 +30,6 @@ from crm.models import LifecycleSettings, RfmBreakpoints
 # Measured on the 2-core machine: the 4 MB default made the 10M-order GROUP BY spill to
 # disk and run 3-4x slower (issue #2); the setting is local to this transaction.
 RECOMPUTE_WORK_MEM = "256MB"
-
-_DIALECTS = {
-    "postgresql": {
-        # In the operator's zone: _aggregate_orders makes TIME_ZONE the transaction's zone
-        # for these statements. Measured on 10M orders: `EXTRACT(... AT TIME ZONE tz)`
-        # cost ~1.4 s per use (the zone conversion, and numeric EXTRACT), date_part() in
-        # the transaction's zone ~0.05 s.
-        "weekday": "date_part('isodow', o.placed_at)",
-        "hour": "date_part('hour', o.placed_at)",
-        "distinct": "IS DISTINCT FROM",
-        "in_scope": "= ANY(%(scope_ids)s)",
-    },
-    "sqlite": {
-        "weekday": "django_datetime_extract('iso_week_day', o.placed_at, %(tz)s, 'UTC')",
-        "hour": "django_datetime_extract('hour', o.placed_at, %(tz)s, 'UTC')",
-        "distinct": "IS NOT",
-        "in_scope": "IN (SELECT value FROM json_each(%(scope_ids)s))",
-    },
-}
 
 # Columns written by the final UPDATE, in the order metrics_new holds them.
 METRIC_COLUMNS = (
@@ -111,23 +92,20 @@ def recompute_customer_metrics(
     ids = None if customer_ids is None else sorted({int(pk) for pk in customer_ids})
     if ids == []:
         return RecomputeResult(customers_in_scope=0, customers_updated=0, stage_changes=0)
-    dialect = _DIALECTS[connection.vendor]
     params = _parameters(as_of=as_of, ids=ids)
-    order_scope = "" if ids is None else f"AND o.customer_id {dialect['in_scope']}"
-    customer_scope = "" if ids is None else f"WHERE c.id {dialect['in_scope']}"
+    order_scope = "" if ids is None else "AND o.customer_id = ANY(%(scope_ids)s)"
+    customer_scope = "" if ids is None else "WHERE c.id = ANY(%(scope_ids)s)"
 
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"SET LOCAL work_mem = '{RECOMPUTE_WORK_MEM}'")
+        cursor.execute(f"SET LOCAL work_mem = '{RECOMPUTE_WORK_MEM}'")
         _drop_temp_tables(cursor)
-        _aggregate_orders(cursor, dialect=dialect, order_scope=order_scope, params=params)
+        _aggregate_orders(cursor, order_scope=order_scope, params=params)
         breakpoints = _rfm_breakpoints(cursor, as_of=as_of, full_run=ids is None)
         params.update(_breakpoint_parameters(breakpoints, as_of=as_of))
         cursor.execute(_NEW_VALUES_SQL.format(customer_scope=customer_scope), params)
         cursor.execute("SELECT COUNT(*) FROM metrics_new")
         in_scope = cursor.fetchone()[0]
-        if connection.vendor == "postgresql":
-            cursor.execute("ANALYZE metrics_new")
+        cursor.execute("ANALYZE metrics_new")
         cursor.execute(
             """
             INSERT INTO crm_stagechange (customer_id, from_stage, to_stage, changed_at)
@@ -139,7 +117,7 @@ def recompute_customer_metrics(
         stage_changes = cursor.rowcount
         assignments = ", ".join(f"{column} = n.{column}" for column in METRIC_COLUMNS)
         differs = " OR ".join(
-            f"crm_customer.{column} {dialect['distinct']} n.{column}" for column in METRIC_COLUMNS
+            f"crm_customer.{column} IS DISTINCT FROM n.{column}" for column in METRIC_COLUMNS
         )
         cursor.execute(
             f"""
@@ -174,7 +152,7 @@ def _parameters(*, as_of: datetime, ids: list[int] | None) -> dict:
         "medium_value": str(lifecycle.medium_value_min_spent),
     }
     if ids is not None:
-        params["scope_ids"] = ids if connection.vendor == "postgresql" else json.dumps(ids)
+        params["scope_ids"] = ids
     return params
 
 
@@ -183,22 +161,19 @@ def _drop_temp_tables(cursor) -> None:
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _aggregate_orders(cursor, *, dialect: dict, order_scope: str, params: dict) -> None:
-    if connection.vendor == "postgresql":
-        cursor.execute("SELECT current_setting('TimeZone')")
-        callers_zone = cursor.fetchone()[0]
-        # Local to the transaction (a rollback undoes it too); restored right after so the
-        # rest of the caller's transaction keeps its own zone.
-        cursor.execute("SELECT set_config('TimeZone', %s, true)", [settings.TIME_ZONE])
-        _aggregate_paid_orders(cursor, dialect=dialect, order_scope=order_scope, params=params)
-        cursor.execute("SELECT set_config('TimeZone', %s, true)", [callers_zone])
-        for table in _AGGREGATE_TABLES:
-            cursor.execute(f"ANALYZE {table}")
-    else:
-        _aggregate_paid_orders(cursor, dialect=dialect, order_scope=order_scope, params=params)
+def _aggregate_orders(cursor, *, order_scope: str, params: dict) -> None:
+    cursor.execute("SELECT current_setting('TimeZone')")
+    callers_zone = cursor.fetchone()[0]
+    # Local to the transaction (a rollback undoes it too); restored right after so the
+    # rest of the caller's transaction keeps its own zone.
+    cursor.execute("SELECT set_config('TimeZone', %s, true)", [settings.TIME_ZONE])
+    _aggregate_paid_orders(cursor, order_scope=order_scope, params=params)
+    cursor.execute("SELECT set_config('TimeZone', %s, true)", [callers_zone])
+    for table in _AGGREGATE_TABLES:
+        cursor.execute(f"ANALYZE {table}")
 
 
-def _aggregate_paid_orders(cursor, *, dialect: dict, order_scope: str, params: dict) -> None:
+def _aggregate_paid_orders(cursor, *, order_scope: str, params: dict) -> None:
     paid_orders = f"""
         FROM crm_order o
         WHERE o.status = 'paid' AND o.placed_at <= %(as_of)s {order_scope}
@@ -216,7 +191,7 @@ def _aggregate_paid_orders(cursor, *, dialect: dict, order_scope: str, params: d
                    WHERE o.placed_at > %(previous_start)s AND o.placed_at <= %(window_start)s
                ) AS previous_orders,
                COUNT(*) FILTER (WHERE o.coupon_code <> '') AS coupon_orders,
-               COUNT(*) FILTER (WHERE {dialect["weekday"]} >= 6) AS weekend_orders
+               COUNT(*) FILTER (WHERE date_part('isodow', o.placed_at) >= 6) AS weekend_orders
         {paid_orders}
         GROUP BY o.customer_id
         """,
@@ -249,9 +224,9 @@ def _aggregate_paid_orders(cursor, *, dialect: dict, order_scope: str, params: d
                    ) AS rank
             FROM (
                 SELECT o.customer_id, o.placed_at,
-                       CASE WHEN {dialect["hour"]} BETWEEN 5 AND 11 THEN 'morning'
-                            WHEN {dialect["hour"]} BETWEEN 12 AND 17 THEN 'afternoon'
-                            WHEN {dialect["hour"]} BETWEEN 18 AND 22 THEN 'evening'
+                       CASE WHEN date_part('hour', o.placed_at) BETWEEN 5 AND 11 THEN 'morning'
+                            WHEN date_part('hour', o.placed_at) BETWEEN 12 AND 17 THEN 'afternoon'
+                            WHEN date_part('hour', o.placed_at) BETWEEN 18 AND 22 THEN 'evening'
                             ELSE 'night' END AS daypart
                 {paid_orders}
             ) local_orders
@@ -270,8 +245,7 @@ def _aggregate_paid_orders(cursor, *, dialect: dict, order_scope: str, params: d
             f"CREATE TEMP TABLE metrics_scope_orders AS SELECT o.id, o.customer_id {paid_orders}",
             params,
         )
-        if connection.vendor == "postgresql":
-            cursor.execute("ANALYZE metrics_scope_orders")
+        cursor.execute("ANALYZE metrics_scope_orders")
         orders, orders_filter = "metrics_scope_orders", ""
     else:
         orders, orders_filter = "crm_order", "AND o.status = 'paid' AND o.placed_at <= %(as_of)s"
@@ -348,8 +322,6 @@ def _age_seconds(as_of: datetime, last_order_at) -> float | None:
     """How long before as_of the oldest last order of a recency tile was placed."""
     if last_order_at is None:
         return None
-    if isinstance(last_order_at, str):  # SQLite hands back text
-        last_order_at = datetime.fromisoformat(last_order_at)
     if last_order_at.tzinfo is None:
         last_order_at = last_order_at.replace(tzinfo=as_of.tzinfo)
     return (as_of - last_order_at).total_seconds()

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_check_deploy_passes_with_production_settings(tmp_path):
+def test_check_deploy_passes_with_production_settings():
     # given production environment variables and nothing else
     environment = {
         "PATH": os.environ.get("PATH", ""),
@@ -16,7 +16,7 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
         "DEBUG": "false",
         "SECRET_KEY": "k3y-" + "x9Qz!w7Lp#4v" * 6,
         "ALLOWED_HOSTS": "example.com",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+        "DATABASE_URL": "postgres://opscrm@db.example.com:5432/opscrm",
     }
 
     # when
@@ -35,14 +35,14 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
     assert "System check identified no issues" in completed.stdout
 
 
-def test_check_deploy_fails_without_a_secret_key(tmp_path):
+def test_check_deploy_fails_without_a_secret_key():
     # given production mode but no SECRET_KEY
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "DJANGO_SETTINGS_MODULE": "crm.settings",
         "DEBUG": "false",
         "ALLOWED_HOSTS": "example.com",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'deploy.sqlite3'}",
+        "DATABASE_URL": "postgres://opscrm@db.example.com:5432/opscrm",
     }
 
     # when

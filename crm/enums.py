@@ -73,3 +73,19 @@ class Daypart(models.TextChoices):
     AFTERNOON = "afternoon", "Afternoon (12-17)"
     EVENING = "evening", "Evening (18-22)"
     NIGHT = "night", "Night (23-04)"
+
+
+class ImportKind(models.TextChoices):
+    """What one CSV file (or one bulk API request) holds."""
+
+    CUSTOMERS = "customers", "Customers"
+    ORDERS = "orders", "Orders"
+    ORDER_ITEMS = "order_items", "Order items"
+    EVENTS = "events", "Behaviour events"
+
+
+class ImportRefusalReason(models.TextChoices):
+    """Why a whole file is refused before any of its rows is stored."""
+
+    UNREADABLE_FILE = "unreadable_file", "The file cannot be read as UTF-8 CSV"
+    BAD_HEADER = "bad_header", "The header row does not fit the kind of import"

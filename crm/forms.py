@@ -2,7 +2,7 @@
 
 from django import forms
 
-from crm.services.imports import ImportKind
+from crm.enums import ImportKind
 
 # The upload streams to disk (FILE_UPLOAD_MAX_MEMORY_SIZE); past this size the command
 # line is the better tool, and the web worker is not tied up for minutes.

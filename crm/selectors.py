@@ -27,8 +27,9 @@ from django.db.models.functions import Concat, Left, Length, Right, StrIndex, Su
 from django.db.models.lookups import GreaterThanOrEqual
 
 from crm.core.models import Job
-from crm.enums import LifecycleStage
+from crm.enums import ImportKind, LifecycleStage
 from crm.models import BehaviourEvent, Customer, Order, StageChange
+from crm.services.imports.layouts import LAYOUTS
 
 # The dashboard's "last 30 days" window (paid orders, GMV, active customers).
 RECENT_DAYS = 30
@@ -36,6 +37,8 @@ RECENT_DAYS = 30
 PROFILE_LATEST_ORDERS = 20
 PROFILE_LATEST_EVENTS = 30
 PROFILE_STAGE_HISTORY = 30
+# Job.kind of an import: this prefix and the ImportKind value ("import_orders").
+IMPORT_JOB_KIND_PREFIX = "import_"
 
 # Phones shorter than this show no digits at all when masked: keeping 3 + 4 digits of a
 # short number would reveal most of it.
@@ -69,6 +72,16 @@ class Dashboard:
     counts: BaseCounts
     stages: list[StageCount]
     recent_jobs: list[Job]
+
+
+@dataclass(frozen=True)
+class LayoutDescription:
+    """The columns one kind of import file takes, as the upload page lists them."""
+
+    kind: str
+    label: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
 
 
 def masked_phone_expression():
@@ -174,6 +187,36 @@ def dashboard(*, as_of: datetime) -> Dashboard:
     return Dashboard(
         counts=base_counts(as_of=as_of), stages=lifecycle_stage_counts(), recent_jobs=recent_jobs()
     )
+
+
+def import_jobs() -> QuerySet[Job]:
+    """Import jobs, newest first, with who started them and the kind in words."""
+    kind_label = Case(
+        *(
+            When(kind=IMPORT_JOB_KIND_PREFIX + kind, then=Value(label))
+            for kind, label in ImportKind.choices
+        ),
+        default=Value(""),
+    )
+    return (
+        Job.objects.filter(kind__startswith=IMPORT_JOB_KIND_PREFIX)
+        .select_related("created_by")
+        .annotate(kind_label=kind_label)
+        .order_by("-created_at", "-pk")
+    )
+
+
+def import_layouts() -> list[LayoutDescription]:
+    """The columns each kind of file takes, for the upload page."""
+    return [
+        LayoutDescription(
+            kind=kind,
+            label=ImportKind(kind).label,
+            required=tuple(c.name for c in layout.columns if c.required),
+            optional=tuple(c.name for c in layout.columns if not c.required),
+        )
+        for kind, layout in LAYOUTS.items()
+    ]
 
 
 def customers_for_list(*, show_pii: bool) -> QuerySet[Customer]:

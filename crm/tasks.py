@@ -3,13 +3,14 @@
 from celery import shared_task
 from django.utils import timezone
 
-from crm.services import imports, metrics
+from crm.services import metrics
+from crm.services.imports import runs
 
 
 @shared_task
 def import_csv_file_task(job_id: int, kind: str, path: str) -> None:
-    """Run the import a page upload queued; safe to run twice (services.imports)."""
-    imports.run_import_job(job_id=job_id, kind=kind, path=path, now=timezone.now())
+    """Run the import a page upload queued; safe to run twice (services.imports.runs)."""
+    runs.run_import_job(job_id=job_id, kind=kind, path=path, now=timezone.now())
 
 
 @shared_task

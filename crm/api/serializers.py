@@ -6,7 +6,7 @@ an item with a bad value is refused on its own (by index) rather than failing th
 
 from rest_framework import serializers
 
-from crm.services.imports import MAX_BULK_ITEMS
+from crm.services.imports.runs import MAX_BULK_ITEMS
 
 
 class BulkIngestInputSerializer(serializers.Serializer):

@@ -1,6 +1,6 @@
 """Bulk ingest endpoints (SPEC §5): POST /api/v1/{customers,orders,order-items,events}/bulk/.
 
-Each is an APIView that checks the body's shape and calls crm.services.imports.
+Each is an APIView that checks the body's shape and calls crm.services.imports.runs.
 ingest_records, the same upsert the CSV import runs; refused items come back by index.
 """
 
@@ -11,7 +11,8 @@ from rest_framework.views import APIView
 
 from crm.api.serializers import BulkIngestInputSerializer, BulkIngestResultSerializer
 from crm.core.permissions import INGEST_ROLES, HasRole
-from crm.services import imports
+from crm.enums import ImportKind
+from crm.services.imports import runs
 
 _RESPONSES = {
     200: BulkIngestResultSerializer,
@@ -48,7 +49,7 @@ class BulkIngestView(APIView):
     def post(self, request):
         serializer = BulkIngestInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = imports.ingest_records(
+        result = runs.ingest_records(
             kind=self.kind, items=serializer.validated_data["items"], now=timezone.now()
         )
         return Response(BulkIngestResultSerializer(result).data)
@@ -78,7 +79,7 @@ class BulkIngestView(APIView):
     ),
 )
 class CustomerBulkIngestView(BulkIngestView):
-    kind = imports.ImportKind.CUSTOMERS
+    kind = ImportKind.CUSTOMERS
 
 
 @extend_schema(
@@ -109,7 +110,7 @@ class CustomerBulkIngestView(BulkIngestView):
     ),
 )
 class OrderBulkIngestView(BulkIngestView):
-    kind = imports.ImportKind.ORDERS
+    kind = ImportKind.ORDERS
 
 
 @extend_schema(
@@ -133,7 +134,7 @@ class OrderBulkIngestView(BulkIngestView):
     ),
 )
 class OrderItemBulkIngestView(BulkIngestView):
-    kind = imports.ImportKind.ORDER_ITEMS
+    kind = ImportKind.ORDER_ITEMS
 
 
 @extend_schema(
@@ -159,4 +160,4 @@ class OrderItemBulkIngestView(BulkIngestView):
     ),
 )
 class EventBulkIngestView(BulkIngestView):
-    kind = imports.ImportKind.EVENTS
+    kind = ImportKind.EVENTS

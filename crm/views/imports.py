@@ -10,10 +10,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.views import View
 from django.views.generic import DetailView, FormView, ListView
 
+from crm import selectors
 from crm.core.csv_export import stream_csv
 from crm.core.permissions import READ_ROLES, WRITE_ROLES, RoleRequiredMixin, can_see_pii, has_role
+from crm.enums import ImportKind
 from crm.forms import ImportUploadForm
-from crm.services import imports
+from crm.services.imports import uploads
 
 
 class ImportListView(RoleRequiredMixin, ListView):
@@ -23,7 +25,7 @@ class ImportListView(RoleRequiredMixin, ListView):
     paginate_by = 25
 
     def get_queryset(self):
-        return imports.import_jobs()
+        return selectors.import_jobs()
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -40,15 +42,15 @@ class ImportCreateView(RoleRequiredMixin, FormView):
     form_class = ImportUploadForm
 
     def get_initial(self):
-        return {"kind": self.request.GET.get("kind", imports.ImportKind.CUSTOMERS)}
+        return {"kind": self.request.GET.get("kind", ImportKind.CUSTOMERS)}
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["layouts"] = imports.import_layouts()
+        context["layouts"] = selectors.import_layouts()
         return context
 
     def form_valid(self, form):
-        job = imports.start_csv_import(
+        job = uploads.start_csv_import(
             kind=form.cleaned_data["kind"],
             upload=form.cleaned_data["file"],
             created_by=self.request.user,
@@ -63,7 +65,7 @@ class ImportDetailView(RoleRequiredMixin, DetailView):
     context_object_name = "job"
 
     def get_queryset(self):
-        return imports.import_jobs()
+        return selectors.import_jobs()
 
 
 class ImportProgressView(ImportDetailView):
@@ -78,6 +80,6 @@ class ImportRefusedRowsView(RoleRequiredMixin, View):
     allowed_roles = READ_ROLES
 
     def get(self, request, pk: int):
-        job = get_object_or_404(imports.import_jobs(), pk=pk)
-        header, rows = imports.refused_rows(job=job, show_pii=can_see_pii(request.user))
+        job = get_object_or_404(selectors.import_jobs(), pk=pk)
+        header, rows = uploads.refused_rows(job=job, show_pii=can_see_pii(request.user))
         return stream_csv(filename=f"import-{job.pk}-refused-rows.csv", header=header, rows=rows)

@@ -7,9 +7,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crm.core.models import Job
+from crm.exceptions import ImportRefused
 from crm.models import Customer, Tag
 from crm.services.erasure import erase_customer_pii
-from crm.services.imports import ImportRefused, RowError, import_csv_file
+from crm.services.imports.results import RowError
+from crm.services.imports.runs import import_csv_file
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crm.models import BehaviourEvent, Customer
-from crm.services.imports import RowError, import_csv_file
+from crm.services.imports.results import RowError
+from crm.services.imports.runs import import_csv_file
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db

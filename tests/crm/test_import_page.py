@@ -7,7 +7,7 @@ from django.urls import reverse
 from crm.core.jobs import create_job, start_job
 from crm.core.models import Job
 from crm.models import Customer, Order
-from crm.services.imports import uploaded_file_path
+from crm.services.imports.uploads import uploaded_file_path
 from crm.tasks import import_csv_file_task
 
 pytestmark = pytest.mark.django_db

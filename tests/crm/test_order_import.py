@@ -10,8 +10,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from crm.core.models import Job
+from crm.exceptions import ImportRefused
 from crm.models import Customer, Order, OrderItem
-from crm.services.imports import ImportRefused, RowError, import_csv_file
+from crm.services.imports.results import RowError
+from crm.services.imports.runs import import_csv_file
 from crm.tasks import recompute_customer_metrics_task
 from tests.factories import CustomerFactory, OrderFactory
 

@@ -10,7 +10,9 @@ from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.utils import timezone
 from tqdm import tqdm
 
-from crm.services import imports
+from crm.enums import ImportKind
+from crm.exceptions import ImportRefused
+from crm.services.imports import layouts, runs
 
 
 class _ProgressStream:
@@ -33,20 +35,20 @@ class ImportCommand(BaseCommand):
     unreadable or its header does not fit (nothing stored then).
     """
 
-    kind = imports.ImportKind.CUSTOMERS
+    kind = ImportKind.CUSTOMERS
 
     @property
     def help(self) -> str:
-        columns = ",".join(imports.LAYOUTS[self.kind].names)
-        return f"Upsert {imports.ImportKind(self.kind).label.lower()} from a CSV file ({columns})."
+        columns = ",".join(layouts.LAYOUTS[self.kind].names)
+        return f"Upsert {ImportKind(self.kind).label.lower()} from a CSV file ({columns})."
 
     def add_arguments(self, parser):
         parser.add_argument("file", type=Path, help="UTF-8 CSV file whose first line is the header")
         parser.add_argument(
             "--batch-size",
             type=int,
-            default=imports.BATCH_SIZE,
-            help=f"rows per transaction (default {imports.BATCH_SIZE:,})",
+            default=runs.BATCH_SIZE,
+            help=f"rows per transaction (default {runs.BATCH_SIZE:,})",
         )
 
     def handle(self, *args, file: Path, batch_size: int, verbosity: int, **options):
@@ -67,14 +69,14 @@ class ImportCommand(BaseCommand):
             bars[0].update(rows)
 
         try:
-            result = imports.import_csv_file(
+            result = runs.import_csv_file(
                 kind=self.kind,
                 path=file,
                 now=timezone.now(),
                 on_progress=progress,
                 batch_size=batch_size,
             )
-        except imports.ImportRefused as refusal:
+        except ImportRefused as refusal:
             raise CommandError(refusal.detail) from None
         finally:
             for bar in bars:
@@ -87,4 +89,4 @@ class ImportCommand(BaseCommand):
 
 
 class Command(ImportCommand):
-    kind = imports.ImportKind.CUSTOMERS
+    kind = ImportKind.CUSTOMERS

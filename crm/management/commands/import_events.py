@@ -1,8 +1,8 @@
 """manage.py import_events FILE.csv: upsert behaviour events from a CSV file (SPEC §1)."""
 
+from crm.enums import ImportKind
 from crm.management.commands.import_customers import ImportCommand
-from crm.services import imports
 
 
 class Command(ImportCommand):
-    kind = imports.ImportKind.EVENTS
+    kind = ImportKind.EVENTS

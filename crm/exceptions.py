@@ -1,0 +1,13 @@
+"""Refusals of the customer-data domain (house rule 7): a reason from crm.enums and a detail.
+
+crm.core.api maps them to 409 {"reason", "detail"}; commands and pages show the detail.
+"""
+
+from crm.core.api import DomainRefusal
+
+
+class ImportRefused(DomainRefusal):
+    """The whole file is refused (unreadable, bad header) before any row is stored.
+
+    `reason` is an ImportRefusalReason value.
+    """

@@ -4,10 +4,10 @@ Ten reference rules, each counted by the product (what a preview counts with: th
 tree parsed, compiled to one Q, counted by the ORM) and by a hand-written SQL query
 answering the same question. Both counts are first checked equal (in one REPEATABLE READ
 snapshot), then timed interleaved (A/B/A/B) after a warm-up, median of 5, both in the
-session settings the product's previews use (services.SEGMENT_QUERY_SETTINGS: jit off,
+session settings the product's previews use (query_settings.SEGMENT_QUERY_SETTINGS: jit off,
 work_mem 32 MB; --defaults for the database's own). Then a refresh materialising a
 segment of every customer (1,000,000 members on the 1M database: "registered before
-1 July 2026") with services.refresh_segment against one INSERT ... SELECT of the same
+1 July 2026") with refresh.refresh_segment against one INSERT ... SELECT of the same
 members, both into an empty member list, and once more with the members already there.
 
 Targets: every rule within 1.5x of its SQL and under 5 s, the attribute-only rule under
@@ -330,19 +330,19 @@ def main() -> None:
     from django.db import connection, transaction
 
     from crm.models import Customer
-    from segments import services
     from segments.compiler import compile_rule_tree
     from segments.models import Segment
     from segments.rules import canonical_rules, parse_rule_tree
+    from segments.services import query_settings, refresh
 
     @contextmanager
     def session():
         """One transaction with the session settings the product's previews use
-        (services.SEGMENT_QUERY_SETTINGS), for the product and the SQL alike; or the
+        (query_settings.SEGMENT_QUERY_SETTINGS), for the product and the SQL alike; or the
         database's defaults with --defaults."""
         with transaction.atomic():
             if not arguments.defaults:
-                services.apply_segment_query_settings()
+                query_settings.apply_segment_query_settings()
             yield
 
     print_environment(dsn)
@@ -351,7 +351,7 @@ def main() -> None:
         + (
             "database defaults"
             if arguments.defaults
-            else ", ".join(f"{k}={v}" for k, v in services.SEGMENT_QUERY_SETTINGS.items())
+            else ", ".join(f"{k}={v}" for k, v in query_settings.SEGMENT_QUERY_SETTINGS.items())
         )
         + " (the same for the product and the SQL)"
     )
@@ -422,7 +422,7 @@ def main() -> None:
 
         if not arguments.skip_refresh:
             if arguments.refresh_batch_size:
-                services.REFRESH_BATCH_SIZE = arguments.refresh_batch_size
+                refresh.REFRESH_BATCH_SIZE = arguments.refresh_batch_size
             refresh_table(runs=arguments.runs)
     finally:
         Segment.objects.filter(name__startswith=BENCH_PREFIX).delete()
@@ -464,10 +464,10 @@ def refresh_table(*, runs: int) -> None:
     from django.db import connection, transaction
 
     from crm.core.jobs import create_job
-    from segments import services
     from segments.models import Segment, SegmentMember
     from segments.rules import canonical_rules
     from segments.selectors import REFRESH_JOB_KIND
+    from segments.services import query_settings, refresh
 
     rules = {"field": "registered_at", "op": "before", "value": REGISTERED_BEFORE}
     product_segment = Segment.objects.create(
@@ -498,12 +498,12 @@ def refresh_table(*, runs: int) -> None:
         job = create_job(
             kind=REFRESH_JOB_KIND, label=f"Segment #{product_segment.pk} refresh: bench"
         )
-        services.refresh_segment(segment_id=product_segment.pk, job_id=job.pk, now=AS_OF)
+        refresh.refresh_segment(segment_id=product_segment.pk, job_id=job.pk, now=AS_OF)
 
     def baseline() -> None:
         # The same session settings the refresh's member query runs with.
         with transaction.atomic(), connection.cursor() as cursor:
-            services.apply_segment_query_settings()
+            query_settings.apply_segment_query_settings()
             cursor.execute(insert_select, [baseline_segment.pk, AS_OF, first_instant])
 
     timings = interleave({"product": product, "sql": baseline}, runs=runs, before_each=empty)
@@ -537,7 +537,7 @@ def refresh_table(*, runs: int) -> None:
                 "ok": "",
             },
         ],
-        title=f"Refresh (batch size {services.REFRESH_BATCH_SIZE:,}) vs one INSERT ... SELECT",
+        title=f"Refresh (batch size {refresh.REFRESH_BATCH_SIZE:,}) vs one INSERT ... SELECT",
     )
 
 

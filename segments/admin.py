@@ -2,8 +2,9 @@
 members and size history are read-only (written by the refresh and the upload).
 
 Declarative first, hooks second. Nothing here writes segment rows itself: a rename calls
-segments.services.update_segment (which audits it) and the refresh action calls
-start_segment_refresh. Rules are edited in the builder, so here they are shown, not edited.
+segments.services.definitions.update_segment (which audits it) and the refresh action calls
+segments.services.refresh.start_segment_refresh. Rules are edited in the builder, so here
+they are shown, not edited.
 """
 
 import json
@@ -12,8 +13,8 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
-from segments import services
 from segments.models import Segment, SegmentMember, SegmentSizeSnapshot
+from segments.services import definitions, refresh
 
 
 class SizeHistoryInline(admin.TabularInline):
@@ -74,7 +75,7 @@ class SegmentAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        services.update_segment(
+        definitions.update_segment(
             segment=obj,
             name=form.cleaned_data["name"],
             description=form.cleaned_data["description"],
@@ -86,7 +87,7 @@ class SegmentAdmin(admin.ModelAdmin):
     def refresh_segments(self, request, queryset):
         now = timezone.now()
         jobs = [
-            services.start_segment_refresh(segment=segment, actor=request.user, now=now)
+            refresh.start_segment_refresh(segment=segment, actor=request.user, now=now)
             for segment in queryset
         ]
         self.message_user(

@@ -237,8 +237,8 @@ def segment_size_history(*, segment: Segment) -> list[SegmentSizeSnapshot]:
 def segments_referencing(*, segment: Segment) -> list[Segment]:
     """Other segments whose rules name `segment` in an in_segment condition, by name.
 
-    Reads every other segment's rules: segments are few (hundreds), and a JSON path query
-    would tie this to PostgreSQL while the demo runs on SQLite.
+    Reads every other segment's rules and walks them in Python, at any depth: segments are
+    few (hundreds).
     """
     found = []
     for other in Segment.objects.exclude(pk=segment.pk).exclude(rules={}).order_by("name", "pk"):

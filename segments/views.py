@@ -21,13 +21,14 @@ from django.views.generic import ListView, TemplateView
 from crm.core.api import DomainRefusal
 from crm.core.csv_export import stream_csv
 from crm.core.permissions import READ_ROLES, WRITE_ROLES, RoleRequiredMixin, can_see_pii, has_role
-from segments import selectors, services
+from segments import selectors
 from segments.catalogue import field_catalogue
 from segments.enums import FieldFamily, Operator, SegmentKind
 from segments.filters import SegmentFilterSet, SegmentMemberFilterSet
 from segments.forms import SegmentForm, SnapshotUploadForm
 from segments.models import Segment, SegmentSizeSnapshot
 from segments.rules import RuleError
+from segments.services import definitions, refresh, uploads
 
 # Members shown on the segment page; the export has them all.
 PAGE_SAMPLE_SIZE = 20
@@ -224,9 +225,7 @@ class SegmentRefreshView(RoleRequiredMixin, View):
 
     def post(self, request, pk: int):
         segment = _segment_or_404(pk)
-        job = services.start_segment_refresh(
-            segment=segment, actor=request.user, now=timezone.now()
-        )
+        job = refresh.start_segment_refresh(segment=segment, actor=request.user, now=timezone.now())
         if request.headers.get("HX-Request"):
             job.refresh_from_db()
             return render(
@@ -253,7 +252,7 @@ class SegmentDeleteView(RoleRequiredMixin, View):
     def post(self, request, pk: int):
         segment = _segment_or_404(pk)
         try:
-            services.delete_segment(segment=segment, actor=request.user, now=timezone.now())
+            definitions.delete_segment(segment=segment, actor=request.user, now=timezone.now())
         except DomainRefusal as refusal:
             messages.error(request, f"Not deleted: {refusal.detail}")
             return redirect("segment-detail", pk=segment.pk)
@@ -279,7 +278,7 @@ class SegmentCreateView(RoleRequiredMixin, View):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                segment = services.create_segment(
+                segment = definitions.create_segment(
                     name=data["name"],
                     description=data["description"],
                     kind=data["kind"],
@@ -344,7 +343,7 @@ class SegmentUpdateView(SegmentCreateView):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                services.update_segment(
+                definitions.update_segment(
                     segment=segment,
                     name=data["name"],
                     description=data["description"],
@@ -375,7 +374,7 @@ class SegmentDuplicateView(SegmentCreateView):
             return redirect("segment-detail", pk=original.pk)
         form = SegmentForm(
             initial={
-                "name": f"{services.COPY_PREFIX}{original.name}"[: services.NAME_MAX_LENGTH],
+                "name": f"{definitions.COPY_PREFIX}{original.name}"[: definitions.NAME_MAX_LENGTH],
                 "description": original.description,
                 "kind": original.kind,
             }
@@ -386,7 +385,9 @@ class SegmentDuplicateView(SegmentCreateView):
         original = _segment_or_404(pk)
         if original.rules:
             return super().post(request)
-        copy = services.duplicate_segment(segment=original, actor=request.user, now=timezone.now())
+        copy = definitions.duplicate_segment(
+            segment=original, actor=request.user, now=timezone.now()
+        )
         messages.success(request, f"“{copy.name}” is a copy of the uploaded list.")
         return redirect("segment-detail", pk=copy.pk)
 
@@ -405,10 +406,10 @@ class SnapshotUploadView(RoleRequiredMixin, View):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                result = services.upload_snapshot(
+                result = uploads.upload_snapshot(
                     name=data["name"],
                     description=data["description"],
-                    lines=services.read_customer_id_file(data["file"]),
+                    lines=uploads.read_customer_id_file(data["file"]),
                     actor=request.user,
                     now=timezone.now(),
                 )
@@ -422,7 +423,7 @@ class SnapshotUploadView(RoleRequiredMixin, View):
         return render(request, self.template_name, {"form": form}, status=200)
 
 
-def _report_upload(request, result: services.SnapshotUpload) -> None:
+def _report_upload(request, result: uploads.SnapshotUpload) -> None:
     stored = f"{result.stored:,} customer{'s' if result.stored != 1 else ''} stored"
     if result.duplicates:
         stored += (

@@ -1,18 +1,14 @@
-"""Segments API routes, included under /api/v1/ by crm/urls.py.
+"""Segments API routes outside the router, included under /api/v1/ by crm/urls.py.
 
-A SimpleRouter (no API root view) so that /api/v1/ itself stays crm's router root. Route
-names carry an `api-` prefix: the marketer pages own `segment-list` and the like. A
-segment's members are their own viewset (they are customers, filtered as customers).
+SegmentViewSet is on the project's one router (crm/urls.py). A segment's members are their
+own viewset (they are customers, filtered as customers), routed here under their segment.
+Route names carry an `api-` prefix: the marketer pages own `segment-list` and the like.
 """
 
 from django.urls import path
 from rest_framework.renderers import JSONRenderer
-from rest_framework.routers import SimpleRouter
 
 from segments.api import views
-
-router = SimpleRouter()
-router.register("segments", views.SegmentViewSet, basename="api-segment")
 
 urlpatterns = [
     path(
@@ -27,5 +23,4 @@ urlpatterns = [
         ),
         name="api-segment-export",
     ),
-    *router.urls,
 ]

@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from crm.core.csv_export import stream_csv
 from crm.core.permissions import READ_ROLES, WRITE_ROLES, HasRole, can_see_pii
 from crm.models import Customer
-from segments import selectors, services
+from segments import selectors
 from segments.api.serializers import (
     FieldValuesSerializer,
     RuleErrorSerializer,
@@ -51,6 +51,7 @@ from segments.catalogue import field_catalogue
 from segments.filters import SegmentFilterSet, SegmentMemberFilterSet
 from segments.models import Segment
 from segments.rules import RuleError
+from segments.services import definitions, preview, refresh, uploads
 
 _FORBIDDEN = OpenApiResponse(description="The user's role may not do this.")
 _RULES_REFUSED = OpenApiResponse(
@@ -189,7 +190,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
     def create(self, request: Request, *args, **kwargs) -> Response:
         serializer = SegmentInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        segment = services.create_segment(
+        segment = definitions.create_segment(
             **serializer.validated_data, actor=request.user, now=timezone.now()
         )
         return Response(_detail(segment), status=status.HTTP_201_CREATED)
@@ -199,7 +200,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
         serializer = SegmentInputSerializer(data=request.data, partial=kwargs.get("partial", False))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        segment = services.update_segment(
+        segment = definitions.update_segment(
             segment=segment,
             name=data.get("name"),
             description=data.get("description"),
@@ -211,7 +212,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
         return Response(_detail(segment))
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
-        services.delete_segment(segment=self._segment(), actor=request.user, now=timezone.now())
+        definitions.delete_segment(segment=self._segment(), actor=request.user, now=timezone.now())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     # Actions ------------------------------------------------------------------------------
@@ -263,7 +264,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         as_of = data.get("as_of")
-        preview = services.preview_segment_rules(
+        counted = preview.preview_segment_rules(
             rules=data["rules"],
             as_of=as_of or timezone.now(),
             as_of_is_now=as_of is None,
@@ -271,7 +272,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
             viewer_id=request.user.pk,
             builder_session=data.get("builder_session", ""),
         )
-        return Response(SegmentPreviewSerializer(preview).data)
+        return Response(SegmentPreviewSerializer(counted).data)
 
     @extend_schema(
         summary="The field catalogue: every field a rule may use",
@@ -368,7 +369,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
     def refresh(self, request: Request, pk: str | None = None) -> Response:
         segment = self._segment()
         if request.method == "POST":
-            job = services.start_segment_refresh(
+            job = refresh.start_segment_refresh(
                 segment=segment, actor=request.user, now=timezone.now()
             )
             job.refresh_from_db()
@@ -391,7 +392,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
     def duplicate(self, request: Request, pk: str | None = None) -> Response:
         serializer = SegmentDuplicateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        copy = services.duplicate_segment(
+        copy = definitions.duplicate_segment(
             segment=self._segment(),
             name=serializer.validated_data.get("name"),
             actor=request.user,
@@ -446,10 +447,10 @@ class SegmentViewSet(viewsets.ModelViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if "file" in data:
-            lines = services.read_customer_id_file(data["file"])
+            lines = uploads.read_customer_id_file(data["file"])
         else:
-            lines = services.customer_id_lines(data["customer_ids"])
-        result = services.upload_snapshot(
+            lines = uploads.customer_id_lines(data["customer_ids"])
+        result = uploads.upload_snapshot(
             name=data["name"],
             description=data["description"],
             lines=lines,

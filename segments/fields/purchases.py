@@ -115,9 +115,9 @@ def _line_amount() -> ExpressionWrapper:
 
 
 class Share(Func):
-    """numerator * 1.0 / denominator: an exact numeric on PostgreSQL, and on SQLite (the
-    demo) a REAL instead of the integer division two whole numbers would give; the same
-    expression crm.services.metrics uses for the stored average."""
+    """numerator * 1.0 / denominator in numeric, not floating point: the same expression
+    crm.services.metrics uses for the stored average, so an average counted from the orders
+    rounds to the same cent as the stored column."""
 
     template = "(%(expressions)s)"
     arg_joiner = " * 1.0 / "

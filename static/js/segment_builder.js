@@ -5,7 +5,7 @@
 // form's hidden `rules` input, so saving is an ordinary form post. Counting is debounced
 // (DEBOUNCE_MS after the last edit); starting a new count aborts the previous request in
 // the browser, and the server cancels the previous query of this builder session on the
-// database (services.preview_segment_rules). A refusal of the catalogue comes back with
+// database (segments.services.preview). A refusal of the catalogue comes back with
 // the node's path ("all[1].any[0]") and is shown at that node.
 "use strict";
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from campaigns.exceptions import ClaimRefused
 from campaigns.selectors import is_in_holdout
 from campaigns.services.claims import claim_coupon
-from segments.services import update_segment
+from segments.services.definitions import update_segment
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db

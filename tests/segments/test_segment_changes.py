@@ -1,4 +1,5 @@
-"""Creating, changing, duplicating and deleting segments through segments.services."""
+"""Creating, changing, duplicating and deleting segments through
+segments.services.definitions."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -9,10 +10,15 @@ from django.core.exceptions import ValidationError
 from campaigns.models import Campaign
 from crm.core.api import DomainRefusal
 from crm.core.models import AuditEntry, Job
-from segments import services
 from segments.enums import SegmentKind
 from segments.models import Segment, SegmentMember, SegmentSizeSnapshot
 from segments.rules import RuleError, SegmentCycleError, canonical_rules
+from segments.services.definitions import (
+    create_segment,
+    delete_segment,
+    duplicate_segment,
+    update_segment,
+)
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -34,9 +40,7 @@ def test_creates_a_segment_with_canonical_rules_an_audit_row_and_a_first_refresh
     rules = {"any": [{"value": ["Shanghai", "Beijing"], "op": "in", "field": "city"}]}
     # when
     with django_capture_on_commit_callbacks(execute=True):
-        segment = services.create_segment(
-            name="  Big cities ", rules=rules, actor=marketer, now=as_of
-        )
+        segment = create_segment(name="  Big cities ", rules=rules, actor=marketer, now=as_of)
     # then
     segment.refresh_from_db()
     assert (segment.name, segment.kind, segment.created_by, segment.updated_by) == (
@@ -96,7 +100,7 @@ def test_refuses_invalid_rules_at_the_node_and_stores_nothing(
 ):
     # when
     with pytest.raises(RuleError) as refused:
-        services.create_segment(name="Bad", rules=rules, actor=marketer, now=as_of)
+        create_segment(name="Bad", rules=rules, actor=marketer, now=as_of)
     # then
     assert (refused.value.path, refused.value.message) == (path, message)
     assert Segment.objects.count() == 0
@@ -107,7 +111,7 @@ def test_refuses_invalid_rules_at_the_node_and_stores_nothing(
 def test_refuses_a_blank_name_and_stores_nothing(marketer, as_of):
     # when
     with pytest.raises(ValidationError) as refused:
-        services.create_segment(name="   ", rules=SHANGHAI, actor=marketer, now=as_of)
+        create_segment(name="   ", rules=SHANGHAI, actor=marketer, now=as_of)
     # then
     assert refused.value.message_dict == {"name": ["This field cannot be blank."]}
     assert (Segment.objects.count(), AuditEntry.objects.count(), Job.objects.count()) == (0, 0, 0)
@@ -117,9 +121,7 @@ def test_update_audits_only_what_changed_and_refreshes_when_rules_change(markete
     # given
     segment = segment_with(SHANGHAI)
     # when
-    services.update_segment(
-        segment=segment, name="Shanghai", rules=BEIJING, actor=marketer, now=as_of
-    )
+    update_segment(segment=segment, name="Shanghai", rules=BEIJING, actor=marketer, now=as_of)
     # then
     segment.refresh_from_db()
     assert segment.rules == canonical_rules(BEIJING)
@@ -137,7 +139,7 @@ def test_update_that_changes_nothing_writes_nothing(marketer, as_of):
     segment = segment_with(SHANGHAI)
     updated_at = segment.updated_at
     # when
-    services.update_segment(
+    update_segment(
         segment=segment,
         name="Shanghai",
         rules={"value": "Shanghai", "op": "eq", "field": "city"},
@@ -156,7 +158,7 @@ def test_update_refuses_an_in_segment_cycle_and_keeps_the_rules(marketer, as_of)
     second = segment_with({"field": "in_segment", "op": "eq", "value": first.pk}, name="B")
     # when: A would use B
     with pytest.raises(SegmentCycleError) as refused:
-        services.update_segment(
+        update_segment(
             segment=first,
             rules={"all": [SHANGHAI, {"field": "in_segment", "op": "eq", "value": second.pk}]},
             actor=marketer,
@@ -177,9 +179,7 @@ def test_update_refuses_to_make_an_uploaded_list_dynamic(marketer, as_of):
     segment = Segment.objects.create(name="Guests", kind=SegmentKind.SNAPSHOT, rules={})
     # when
     with pytest.raises(ValidationError) as refused:
-        services.update_segment(
-            segment=segment, kind=SegmentKind.DYNAMIC, actor=marketer, now=as_of
-        )
+        update_segment(segment=segment, kind=SegmentKind.DYNAMIC, actor=marketer, now=as_of)
     # then
     assert refused.value.message_dict == {
         "kind": ["An uploaded list has no rules, so it can only be a snapshot."]
@@ -193,7 +193,7 @@ def test_duplicates_a_dynamic_segment_with_its_rules(marketer, as_of):
     # given
     original = segment_with(SHANGHAI, name="Shanghai")
     # when
-    copy = services.duplicate_segment(segment=original, actor=marketer, now=as_of)
+    copy = duplicate_segment(segment=original, actor=marketer, now=as_of)
     # then
     assert (copy.name, copy.kind, copy.rules, copy.created_by) == (
         "Copy of Shanghai",
@@ -216,9 +216,7 @@ def test_duplicates_a_snapshot_with_its_frozen_members(marketer, as_of):
     for customer in (first, second):
         SegmentMember.objects.create(segment=original, customer=customer, added_at=as_of)
     # when
-    copy = services.duplicate_segment(
-        segment=original, name="Guests again", actor=marketer, now=as_of
-    )
+    copy = duplicate_segment(segment=original, name="Guests again", actor=marketer, now=as_of)
     # then
     assert set(copy.members.values_list("customer__customer_id", flat=True)) == {"C1", "C2"}
     assert (copy.name, copy.kind, copy.member_count, copy.last_refreshed_at) == (
@@ -238,7 +236,7 @@ def test_deletes_an_unused_segment_with_members_and_history(marketer, as_of):
     SegmentSizeSnapshot.objects.create(segment=segment, at=as_of, size=1)
     segment_id = segment.pk
     # when
-    services.delete_segment(segment=segment, actor=marketer, now=as_of)
+    delete_segment(segment=segment, actor=marketer, now=as_of)
     # then
     assert Segment.objects.count() == 0
     assert (SegmentMember.objects.count(), SegmentSizeSnapshot.objects.count()) == (0, 0)
@@ -256,7 +254,7 @@ def test_refuses_to_delete_a_segment_another_segment_uses_and_names_it(marketer,
     segment_with({"field": "in_segment", "op": "in", "value": [used.pk]}, name="VIP Shanghai")
     # when
     with pytest.raises(DomainRefusal) as refused:
-        services.delete_segment(segment=used, actor=marketer, now=as_of)
+        delete_segment(segment=used, actor=marketer, now=as_of)
     # then
     assert (refused.value.reason, refused.value.detail) == (
         "segment_in_use",
@@ -281,7 +279,7 @@ def test_refuses_to_delete_a_campaign_audience_and_names_the_campaign(marketer, 
     )
     # when
     with pytest.raises(DomainRefusal) as refused:
-        services.delete_segment(segment=used, actor=marketer, now=as_of)
+        delete_segment(segment=used, actor=marketer, now=as_of)
     # then
     assert refused.value.detail == (
         'Segment "Shanghai" is used by campaign summer-snacks; remove it from there first.'

@@ -1,4 +1,4 @@
-"""The builder's live count (services.preview_segment_rules): counts, sentence, and a
+"""The builder's live count (segments.services.preview): counts, sentence, and a
 preview superseded by a newer edit of the same builder cancelled on PostgreSQL."""
 
 import threading
@@ -10,7 +10,8 @@ import pytest
 from django.db import connection
 
 from crm.models import Customer
-from segments import services
+from segments.exceptions import PreviewStopped
+from segments.services.preview import PREVIEW_APPLICATION_PREFIX, preview_segment_rules
 from tests.factories import CustomerFactory, OrderFactory
 
 DAY = timedelta(days=1)
@@ -24,7 +25,7 @@ def test_counts_matching_customers_with_a_sample_and_the_sentence(as_of):
         CustomerFactory(customer_id=f"SH{number}", city="Shanghai")
     CustomerFactory(customer_id="BJ0", city="Beijing")
     # when
-    preview = services.preview_segment_rules(
+    preview = preview_segment_rules(
         rules=SHANGHAI, as_of=as_of, as_of_is_now=False, sample_size=2, builder_session="abcdefgh"
     )
     # then
@@ -40,10 +41,8 @@ def test_counts_as_of_a_past_moment(as_of):
     OrderFactory(customer=CustomerFactory(customer_id="B"), placed_at=as_of - 40 * DAY)
     rules = {"field": "order_count", "op": "gte", "value": 1, "window": {"last_days": 30}}
     # when
-    now = services.preview_segment_rules(rules=rules, as_of=as_of, as_of_is_now=False)
-    earlier = services.preview_segment_rules(
-        rules=rules, as_of=as_of - 20 * DAY, as_of_is_now=False
-    )
+    now = preview_segment_rules(rules=rules, as_of=as_of, as_of_is_now=False)
+    earlier = preview_segment_rules(rules=rules, as_of=as_of - 20 * DAY, as_of_is_now=False)
     # then
     assert [customer.customer_id for customer in now["sample"]] == ["A"]
     assert [customer.customer_id for customer in earlier["sample"]] == ["B"]
@@ -74,7 +73,7 @@ class CustomerTableLock:
         return self.watcher.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND application_name LIKE %s AND wait_event_type = 'Lock'",
-            [f"{services.PREVIEW_APPLICATION_PREFIX}:%"],
+            [f"{PREVIEW_APPLICATION_PREFIX}:%"],
         ).fetchone()[0]
 
     def release(self) -> None:
@@ -111,14 +110,14 @@ def _wait_until(condition, what: str) -> None:
 def _preview_in_thread(results: dict, name: str, as_of, session: str) -> threading.Thread:
     def run() -> None:
         try:
-            results[name] = services.preview_segment_rules(
+            results[name] = preview_segment_rules(
                 rules=SHANGHAI,
                 as_of=as_of,
                 as_of_is_now=True,
                 viewer_id=7,
                 builder_session=session,
             )
-        except services.PreviewStopped as stopped:
+        except PreviewStopped as stopped:
             results[name] = stopped
         finally:
             connection.close()
@@ -143,7 +142,7 @@ def test_a_newer_preview_of_the_same_builder_cancels_the_running_one_on_postgres
     second = _preview_in_thread(results, "second", as_of, "session-S1")
     first.join(timeout=20)
     # then: the first was cancelled by PostgreSQL while it ran, the second still counts
-    assert isinstance(results["first"], services.PreviewStopped)
+    assert isinstance(results["first"], PreviewStopped)
     assert (results["first"].reason, results["first"].detail) == (
         "preview_superseded",
         "A newer preview from the same builder replaced this one.",
@@ -182,12 +181,12 @@ def test_a_preview_slower_than_the_timeout_is_stopped_on_the_database(
 ):
     # given: counting cannot finish (the table is locked) and a 300 ms limit
     CustomerFactory(customer_id="SH0", city="Shanghai")
-    monkeypatch.setattr(services, "PREVIEW_TIMEOUT_MS", 300)
+    monkeypatch.setattr("segments.services.preview.PREVIEW_TIMEOUT_MS", 300)
     lock = lock_customer_table()
     # when
     started = time.monotonic()
-    with pytest.raises(services.PreviewStopped) as stopped:
-        services.preview_segment_rules(rules=SHANGHAI, as_of=as_of, as_of_is_now=True)
+    with pytest.raises(PreviewStopped) as stopped:
+        preview_segment_rules(rules=SHANGHAI, as_of=as_of, as_of_is_now=True)
     # then
     assert time.monotonic() - started < 5
     assert (stopped.value.reason, stopped.value.detail) == (

@@ -12,10 +12,12 @@ from django.db import connection
 from crm.core.jobs import create_job
 from crm.core.models import Job
 from crm.models import Customer
-from segments import services, tasks
+from segments import tasks
 from segments.enums import SegmentKind
+from segments.locks import REFRESH_LOCK_NAMESPACE
 from segments.models import Segment, SegmentMember, SegmentSizeSnapshot
 from segments.rules import canonical_rules
+from segments.services.refresh import WAITING_MESSAGE, refresh_segment
 from tests.factories import CustomerFactory, OrderFactory
 
 DAY = timedelta(days=1)
@@ -69,9 +71,9 @@ def test_materialises_exactly_the_compiled_members_across_batches(as_of, matchin
         )
     job = refresh_job(segment)
     # Two members per batch, so stale members between and after batches must go too.
-    monkeypatch.setattr(services, "REFRESH_BATCH_SIZE", 2)
+    monkeypatch.setattr("segments.services.refresh.REFRESH_BATCH_SIZE", 2)
     # when
-    services.refresh_segment(segment_id=segment.pk, job_id=job.pk, now=as_of)
+    refresh_segment(segment_id=segment.pk, job_id=job.pk, now=as_of)
     # then
     expected = matching(ACTIVE_IN_SHANGHAI, as_of_is_now=True)
     assert expected == {"SH1", "SH3", "SH5", "SH7"}
@@ -105,11 +107,11 @@ def test_each_refresh_adds_a_size_history_point(as_of):
     segment = Segment.objects.create(
         name="Shanghai", rules=canonical_rules({"field": "city", "op": "eq", "value": "Shanghai"})
     )
-    services.refresh_segment(segment_id=segment.pk, job_id=refresh_job(segment).pk, now=as_of)
+    refresh_segment(segment_id=segment.pk, job_id=refresh_job(segment).pk, now=as_of)
     CustomerFactory(customer_id="SH8", city="Shanghai")
     # when
     later = as_of + DAY
-    services.refresh_segment(segment_id=segment.pk, job_id=refresh_job(segment).pk, now=later)
+    refresh_segment(segment_id=segment.pk, job_id=refresh_job(segment).pk, now=later)
     # then
     assert list(segment.size_history.values_list("at", "size")) == [(as_of, 7), (later, 8)]
     assert len(member_ids(segment)) == 8
@@ -124,11 +126,11 @@ def test_refreshing_a_snapshot_with_rules_freezes_its_members_again(as_of):
         kind=SegmentKind.SNAPSHOT,
         rules=canonical_rules({"field": "city", "op": "eq", "value": "Beijing"}),
     )
-    services.refresh_segment(segment_id=segment.pk, job_id=refresh_job(segment).pk, now=as_of)
+    refresh_segment(segment_id=segment.pk, job_id=refresh_job(segment).pk, now=as_of)
     CustomerFactory(customer_id="BJ3", city="Beijing")
     assert member_ids(segment) == {"BJ1", "BJ2"}
     # when
-    services.refresh_segment(segment_id=segment.pk, job_id=refresh_job(segment).pk, now=as_of + DAY)
+    refresh_segment(segment_id=segment.pk, job_id=refresh_job(segment).pk, now=as_of + DAY)
     # then
     assert member_ids(segment) == {"BJ1", "BJ2", "BJ3"}
 
@@ -142,7 +144,7 @@ def test_refreshing_an_uploaded_list_keeps_its_members_and_records_its_size(as_o
         SegmentMember.objects.create(segment=segment, customer=customer, added_at=as_of)
     job = refresh_job(segment)
     # when
-    services.refresh_segment(segment_id=segment.pk, job_id=job.pk, now=as_of + DAY)
+    refresh_segment(segment_id=segment.pk, job_id=job.pk, now=as_of + DAY)
     # then
     assert member_ids(segment) == {"SH1", "BJ2"}
     assert list(segment.size_history.values_list("at", "size")) == [(as_of + DAY, 2)]
@@ -168,7 +170,7 @@ def test_fails_the_job_when_the_rules_no_longer_validate_and_changes_nothing(as_
     gone.delete()
     job = refresh_job(segment)
     # when
-    services.refresh_segment(segment_id=segment.pk, job_id=job.pk, now=as_of)
+    refresh_segment(segment_id=segment.pk, job_id=job.pk, now=as_of)
     # then
     job.refresh_from_db()
     assert (job.status, job.message) == (
@@ -189,7 +191,7 @@ def test_fails_the_job_of_a_deleted_segment(as_of):
     segment_id = segment.pk
     segment.delete()
     # when
-    services.refresh_segment(segment_id=segment_id, job_id=job.pk, now=as_of)
+    refresh_segment(segment_id=segment_id, job_id=job.pk, now=as_of)
     # then
     job.refresh_from_db()
     assert (job.status, job.message) == (
@@ -204,10 +206,10 @@ def test_does_not_run_a_finished_job_again(as_of):
     shop(as_of)
     segment = Segment.objects.create(name="Shanghai", rules=canonical_rules(ACTIVE_IN_SHANGHAI))
     job = refresh_job(segment)
-    services.refresh_segment(segment_id=segment.pk, job_id=job.pk, now=as_of)
+    refresh_segment(segment_id=segment.pk, job_id=job.pk, now=as_of)
     SegmentMember.objects.filter(segment=segment).delete()
     # when
-    services.refresh_segment(segment_id=segment.pk, job_id=job.pk, now=as_of + DAY)
+    refresh_segment(segment_id=segment.pk, job_id=job.pk, now=as_of + DAY)
     # then
     assert member_ids(segment) == set()
     assert list(segment.size_history.values_list("at", flat=True)) == [as_of]
@@ -225,14 +227,14 @@ def test_two_refreshes_at_once_leave_exactly_the_right_members(as_of, matching, 
             added_at=as_of,
         )
     jobs = [refresh_job(segment), refresh_job(segment)]
-    monkeypatch.setattr(services, "REFRESH_BATCH_SIZE", 1)
+    monkeypatch.setattr("segments.services.refresh.REFRESH_BATCH_SIZE", 1)
     barrier = threading.Barrier(len(jobs))
     errors = []
 
     def refresh(job: Job, moment) -> None:
         try:
             barrier.wait()
-            services.refresh_segment(segment_id=segment.pk, job_id=job.pk, now=moment)
+            refresh_segment(segment_id=segment.pk, job_id=job.pk, now=moment)
         except Exception as error:
             errors.append(error)
         finally:
@@ -270,11 +272,11 @@ def test_a_second_refresh_waits_for_the_first_and_says_so(as_of):
         dbname=database["NAME"],
         autocommit=True,
     )
-    holder.execute("SELECT pg_advisory_lock(%s, %s)", [services.REFRESH_LOCK_NAMESPACE, segment.pk])
+    holder.execute("SELECT pg_advisory_lock(%s, %s)", [REFRESH_LOCK_NAMESPACE, segment.pk])
 
     def refresh() -> None:
         try:
-            services.refresh_segment(segment_id=segment.pk, job_id=job.pk, now=as_of)
+            refresh_segment(segment_id=segment.pk, job_id=job.pk, now=as_of)
         finally:
             connection.close()
 
@@ -282,7 +284,7 @@ def test_a_second_refresh_waits_for_the_first_and_says_so(as_of):
     # when
     thread.start()
     deadline = time.monotonic() + 20
-    while Job.objects.get(pk=job.pk).message != services.WAITING_MESSAGE:
+    while Job.objects.get(pk=job.pk).message != WAITING_MESSAGE:
         assert time.monotonic() < deadline, "the refresh never said it was waiting"
         time.sleep(0.05)
     # then: it waits, having written nothing
@@ -290,9 +292,7 @@ def test_a_second_refresh_waits_for_the_first_and_says_so(as_of):
     assert (waiting.status, waiting.done) == ("pending", 0)
     assert member_ids(segment) == set()
     # when the first refresh ends
-    holder.execute(
-        "SELECT pg_advisory_unlock(%s, %s)", [services.REFRESH_LOCK_NAMESPACE, segment.pk]
-    )
+    holder.execute("SELECT pg_advisory_unlock(%s, %s)", [REFRESH_LOCK_NAMESPACE, segment.pk])
     holder.close()
     thread.join(timeout=30)
     # then it runs

@@ -6,15 +6,16 @@ import io
 import pytest
 
 from crm.core.models import AuditEntry
-from segments import services
+from segments.exceptions import SnapshotUploadRefused
 from segments.models import Segment, SegmentMember, SegmentSizeSnapshot
+from segments.services.uploads import CustomerIdLine, read_customer_id_file, upload_snapshot
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def upload(text: str) -> list[services.CustomerIdLine]:
-    return services.read_customer_id_file(io.BytesIO(text.encode("utf-8")))
+def upload(text: str) -> list[CustomerIdLine]:
+    return read_customer_id_file(io.BytesIO(text.encode("utf-8")))
 
 
 def test_stores_known_ids_and_reports_unknown_ones_with_their_lines(marketer, as_of):
@@ -23,9 +24,7 @@ def test_stores_known_ids_and_reports_unknown_ones_with_their_lines(marketer, as
         CustomerFactory(customer_id=customer_id)
     lines = upload("customer_id\nC1\nNOPE-1\n\nC2\nC1\n C3 \nNOPE-2\n")
     # when
-    result = services.upload_snapshot(
-        name="Store event guests", lines=lines, actor=marketer, now=as_of
-    )
+    result = upload_snapshot(name="Store event guests", lines=lines, actor=marketer, now=as_of)
     # then
     segment = result.segment
     assert (segment.name, segment.kind, segment.rules, segment.member_count) == (
@@ -65,8 +64,8 @@ def test_reads_the_customer_id_column_of_a_csv_with_several_columns():
     lines = upload('\ufeffname,customer_id\n"Lee, Ann",C1\nBo,\nCy,C2\n')
     # then
     assert lines == [
-        services.CustomerIdLine(line=2, customer_id="C1"),
-        services.CustomerIdLine(line=4, customer_id="C2"),
+        CustomerIdLine(line=2, customer_id="C1"),
+        CustomerIdLine(line=4, customer_id="C2"),
     ]
 
 
@@ -75,8 +74,8 @@ def test_reads_a_plain_list_without_header():
     lines = upload("C1\r\nC2\r\n")
     # then
     assert lines == [
-        services.CustomerIdLine(line=1, customer_id="C1"),
-        services.CustomerIdLine(line=2, customer_id="C2"),
+        CustomerIdLine(line=1, customer_id="C1"),
+        CustomerIdLine(line=2, customer_id="C2"),
     ]
 
 
@@ -99,8 +98,8 @@ def test_reads_a_plain_list_without_header():
 )
 def test_refuses_files_it_cannot_read(content, reason, detail):
     # when
-    with pytest.raises(services.SnapshotUploadRefused) as refused:
-        services.read_customer_id_file(io.BytesIO(content))
+    with pytest.raises(SnapshotUploadRefused) as refused:
+        read_customer_id_file(io.BytesIO(content))
     # then
     assert (refused.value.reason, refused.value.detail) == (reason, detail)
 
@@ -109,8 +108,8 @@ def test_refuses_a_list_of_only_unknown_ids_and_stores_nothing(marketer, as_of):
     # given
     CustomerFactory(customer_id="C1")
     # when
-    with pytest.raises(services.SnapshotUploadRefused) as refused:
-        services.upload_snapshot(name="Nobody", lines=upload("X1\nX2\n"), actor=marketer, now=as_of)
+    with pytest.raises(SnapshotUploadRefused) as refused:
+        upload_snapshot(name="Nobody", lines=upload("X1\nX2\n"), actor=marketer, now=as_of)
     # then
     assert (refused.value.reason, refused.value.detail) == (
         "no_known_customers",
@@ -122,10 +121,8 @@ def test_refuses_a_list_of_only_unknown_ids_and_stores_nothing(marketer, as_of):
 
 def test_refuses_an_empty_list_and_stores_nothing(marketer, as_of):
     # when
-    with pytest.raises(services.SnapshotUploadRefused) as refused:
-        services.upload_snapshot(
-            name="Empty", lines=upload("customer_id\n\n"), actor=marketer, now=as_of
-        )
+    with pytest.raises(SnapshotUploadRefused) as refused:
+        upload_snapshot(name="Empty", lines=upload("customer_id\n\n"), actor=marketer, now=as_of)
     # then
     assert (refused.value.reason, refused.value.detail) == (
         "empty_upload",

@@ -9,7 +9,6 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import include, path
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
@@ -559,13 +558,13 @@ def test_upload_needs_either_a_list_or_a_file(marketer_api):
 def test_schema_of_the_segments_api_generates_without_warnings():
     # given
     GENERATOR_STATS.reset()
-    generator = SchemaGenerator(patterns=[path("api/v1/", include("segments.api.urls"))])
+    generator = SchemaGenerator()
     # when
     schema = generator.get_schema(request=None, public=True)
     # then
     validate_schema(schema)
     assert not GENERATOR_STATS
-    paths = schema["paths"]
+    paths = {url: item for url, item in schema["paths"].items() if url.startswith(SEGMENTS)}
     assert sorted(paths) == [
         "/api/v1/segments/",
         "/api/v1/segments/field-values/",

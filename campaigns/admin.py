@@ -28,7 +28,7 @@ from campaigns.models import (
     HarassmentSettings,
     Redemption,
 )
-from campaigns.services import configuration, support
+from campaigns.services import campaign_setup, coupon_templates, harassment_settings, support
 from campaigns.services.claims import current_harassment_settings
 from crm.core.api import DomainRefusal
 
@@ -66,7 +66,7 @@ def _put_on_form(form: forms.Form, error: ValidationError) -> None:
 class CouponTemplateAdminForm(forms.ModelForm):
     class Meta:
         model = CouponTemplate
-        fields = configuration.TEMPLATE_FIELDS
+        fields = coupon_templates.TEMPLATE_FIELDS
 
     def clean(self):
         cleaned_data = super().clean()
@@ -74,11 +74,11 @@ class CouponTemplateAdminForm(forms.ModelForm):
             return cleaned_data
         try:
             if self.instance.pk:
-                configuration.check_coupon_template_change(
+                coupon_templates.check_coupon_template_change(
                     template=self.instance, fields=self.template_changes()
                 )
             else:
-                configuration.check_coupon_template(
+                coupon_templates.check_coupon_template(
                     template=CouponTemplate(**self.template_changes())
                 )
         except ValidationError as error:
@@ -92,7 +92,7 @@ class CouponTemplateAdminForm(forms.ModelForm):
         return {
             name: self.cleaned_data[name]
             for name in names
-            if name in configuration.TEMPLATE_FIELDS and name in self.cleaned_data
+            if name in coupon_templates.TEMPLATE_FIELDS and name in self.cleaned_data
         }
 
     def _post_clean(self):
@@ -122,7 +122,8 @@ class CouponTemplateAdmin(admin.ModelAdmin):
             return record
         if selectors.is_coupon_template_in_use(template=obj):
             locked = (
-                set(configuration.TEMPLATE_FIELDS) - configuration.TEMPLATE_FIELDS_EDITABLE_IN_USE
+                set(coupon_templates.TEMPLATE_FIELDS)
+                - coupon_templates.TEMPLATE_FIELDS_EDITABLE_IN_USE
             )
             return (*record, *sorted(locked))
         return (*record, "code")
@@ -132,14 +133,14 @@ class CouponTemplateAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            saved = configuration.update_coupon_template(
+            saved = coupon_templates.update_coupon_template(
                 template=CouponTemplate.objects.get(pk=obj.pk),
                 fields=form.template_changes(),
                 actor=request.user,
                 now=timezone.now(),
             )
         else:
-            saved = configuration.create_coupon_template(
+            saved = coupon_templates.create_coupon_template(
                 fields=form.template_changes(), actor=request.user, now=timezone.now()
             )
         # The admin's log entry and redirect read the saved row from `obj`.
@@ -155,14 +156,14 @@ class CouponTemplateAdmin(admin.ModelAdmin):
 class CampaignAdminForm(forms.ModelForm):
     class Meta:
         model = Campaign
-        fields = [*configuration.CAMPAIGN_FIELDS, "channels"]
+        fields = [*campaign_setup.CAMPAIGN_FIELDS, "channels"]
 
     def clean(self):
         cleaned_data = super().clean()
         if self.errors:
             return cleaned_data
         try:
-            configuration.check_campaign_change(
+            campaign_setup.check_campaign_change(
                 campaign=self.instance,
                 fields=self.campaign_changes(),
                 channels=self.channel_changes(),
@@ -178,7 +179,7 @@ class CampaignAdminForm(forms.ModelForm):
         return {
             name: self.cleaned_data[name]
             for name in self.changed_data
-            if name in configuration.CAMPAIGN_FIELDS
+            if name in campaign_setup.CAMPAIGN_FIELDS
         }
 
     def channel_changes(self):
@@ -227,14 +228,14 @@ class CampaignAdmin(admin.ModelAdmin):
     )
 
     def get_readonly_fields(self, request, obj=None):
-        # A live campaign offers only the fields it may still change (see configuration).
+        # A live campaign offers only the fields it may still change (see campaign_setup).
         if obj is None or obj.status == CampaignStatus.DRAFT:
-            editable = set(configuration.CAMPAIGN_FIELDS) - {"code"} | {"channels"}
-        elif obj.status in configuration.LIVE_STATUSES:
-            editable = set(configuration.LIVE_EDITABLE_FIELDS)
+            editable = set(campaign_setup.CAMPAIGN_FIELDS) - {"code"} | {"channels"}
+        elif obj.status in campaign_setup.LIVE_STATUSES:
+            editable = set(campaign_setup.LIVE_EDITABLE_FIELDS)
         else:
-            editable = set(configuration.ENDED_EDITABLE_FIELDS)
-        locked = {*configuration.CAMPAIGN_FIELDS, "channels"} - editable
+            editable = set(campaign_setup.ENDED_EDITABLE_FIELDS)
+        locked = {*campaign_setup.CAMPAIGN_FIELDS, "channels"} - editable
         return (*self.counters, *self.record, *sorted(locked))
 
     @admin.display(description="coupons per grant")
@@ -250,7 +251,7 @@ class CampaignAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        configuration.update_campaign(
+        campaign_setup.update_campaign(
             campaign=Campaign.objects.get(pk=obj.pk),
             fields=form.campaign_changes(),
             channels=form.channel_changes(),
@@ -434,17 +435,17 @@ class RedemptionAdmin(ReadOnlyAdmin):
 class HarassmentSettingsForm(forms.ModelForm):
     class Meta:
         model = HarassmentSettings
-        fields = configuration.HARASSMENT_FIELDS
+        fields = harassment_settings.HARASSMENT_FIELDS
 
     def clean(self):
         cleaned_data = super().clean()
         if self.errors:
             return cleaned_data
         candidate = HarassmentSettings(
-            pk=1, **{name: cleaned_data[name] for name in configuration.HARASSMENT_FIELDS}
+            pk=1, **{name: cleaned_data[name] for name in harassment_settings.HARASSMENT_FIELDS}
         )
         try:
-            configuration.check_harassment_settings(harassment_settings=candidate)
+            harassment_settings.check_harassment_settings(harassment_settings=candidate)
         except ValidationError as error:
             _put_on_form(self, error)
         return cleaned_data
@@ -469,7 +470,7 @@ class HarassmentSettingsAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        configuration.update_harassment_settings(
+        harassment_settings.update_harassment_settings(
             changes={name: form.cleaned_data[name] for name in form.changed_data},
             actor=request.user,
             now=timezone.now(),

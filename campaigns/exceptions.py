@@ -1,4 +1,5 @@
-"""Business refusals of campaigns: data with a reason, mapped to 409 by crm.core.api."""
+"""Domain exceptions of campaigns: business refusals (data with a reason, mapped to 409 by
+crm.core.api) and the unknown claim target (a code that names nothing, the API's 400)."""
 
 from crm.core.api import DomainRefusal
 
@@ -33,14 +34,3 @@ class UnknownClaimTargetError(Exception):
         super().__init__(detail)
         self.field = field
         self.detail = detail
-
-
-class ClaimEngineUnavailable(DomainRefusal):
-    """Claims are decided inside PostgreSQL; the embedded SQLite demo database cannot."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "engine_unavailable",
-            "claims are decided by the claim engine inside PostgreSQL; this site runs on "
-            "SQLite. Set DATABASE_URL to a PostgreSQL database (see README, Configuration).",
-        )

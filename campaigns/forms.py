@@ -1,8 +1,8 @@
 """Forms of the campaign pages; they check shape only (house rule 1).
 
 Values and their combinations (percent cap, window order, limits, stock and budget against
-what was issued) are decided by campaigns.services.configuration, whose ValidationError
-messages the views put back on these forms field by field.
+what was issued) are decided by campaigns.services.coupon_templates and .campaign_setup,
+whose ValidationError messages the views put back on these forms field by field.
 """
 
 from decimal import Decimal
@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from campaigns.enums import CampaignType, CostBearer, CouponKind, Trigger
 from campaigns.models import CouponTemplate
-from campaigns.services.configuration import ResourceSpec
+from campaigns.services.campaign_setup import ResourceSpec
 from crm.models import Channel
 from segments.models import Segment
 
@@ -115,7 +115,7 @@ class CouponTemplateForm(forms.Form):
         return cleaned_data
 
     def template_fields(self) -> dict:
-        """The cleaned values as configuration.create/update_coupon_template take them."""
+        """The cleaned values as coupon_templates.create/update_coupon_template take them."""
         data = self.cleaned_data
         return {
             name: data[name]
@@ -239,7 +239,7 @@ class CampaignForm(forms.Form):
         }
 
     def campaign_fields(self) -> dict:
-        """The values the marketer could edit, as configuration.create/update_campaign take
+        """The values the marketer could edit, as campaign_setup.create/update_campaign take
         them; disabled fields (what the campaign's status locks) are left out."""
         data = self.cleaned_data
         fields = {

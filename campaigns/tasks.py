@@ -3,12 +3,12 @@
 from celery import shared_task
 from django.utils import timezone
 
-from campaigns.services import expiry, lifecycle
+from campaigns.services import expiry, lifecycle, redemptions
 
 
 @shared_task
 def advance_campaigns_task() -> dict[str, int]:
-    """Start and finish campaigns at their window edges (beat: every minute)."""
+    """Start and finish campaigns at their window edges (beat: every 15 s)."""
     return lifecycle.advance_campaigns(now=timezone.now())
 
 
@@ -16,3 +16,9 @@ def advance_campaigns_task() -> dict[str, int]:
 def expire_coupons_task() -> int:
     """Mark coupons past their validity as expired (beat: hourly)."""
     return expiry.expire_coupons(as_of=timezone.now())
+
+
+@shared_task
+def reverse_refunded_redemptions_task() -> int:
+    """Restore the coupons of redemptions whose order was refunded (beat: every minute)."""
+    return redemptions.reverse_redemptions_of_refunded_orders(now=timezone.now())

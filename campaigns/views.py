@@ -24,7 +24,7 @@ from campaigns.exceptions import CampaignActionRefused
 from campaigns.filters import CampaignFilterSet, CouponTemplateFilterSet
 from campaigns.forms import CampaignForm, CouponTemplateForm, ResourceFormSet
 from campaigns.models import Campaign, CouponTemplate
-from campaigns.services import configuration, lifecycle
+from campaigns.services import campaign_setup, coupon_templates, lifecycle
 from crm.core.csv_export import stream_csv
 from crm.core.permissions import READ_ROLES, WRITE_ROLES, RoleRequiredMixin, has_role
 from segments.models import Segment
@@ -178,7 +178,7 @@ class CouponTemplateCreateView(RoleRequiredMixin, View):
         form = CouponTemplateForm(request.POST)
         if form.is_valid():
             try:
-                template = configuration.create_coupon_template(
+                template = coupon_templates.create_coupon_template(
                     fields=form.template_fields(), actor=request.user, now=timezone.now()
                 )
             except ValidationError as error:
@@ -205,7 +205,7 @@ class CouponTemplateUpdateView(RoleRequiredMixin, View):
         form = CouponTemplateForm(request.POST, template=template)
         if form.is_valid():
             try:
-                configuration.update_coupon_template(
+                coupon_templates.update_coupon_template(
                     template=template,
                     fields=form.template_fields(),
                     actor=request.user,
@@ -318,7 +318,7 @@ class CampaignCreateView(RoleRequiredMixin, View):
         formset = ResourceFormSet(request.POST, prefix="resources")
         if form.is_valid() and formset.is_valid():
             try:
-                campaign = configuration.create_campaign(
+                campaign = campaign_setup.create_campaign(
                     fields=form.campaign_fields(),
                     resources=formset.resources(),
                     channels=list(form.cleaned_data["channels"]),
@@ -373,7 +373,7 @@ class CampaignUpdateView(CampaignCreateView):
         formset = ResourceFormSet(request.POST if is_draft else None, prefix="resources")
         if form.is_valid() and (not is_draft or formset.is_valid()):
             try:
-                configuration.update_campaign(
+                campaign_setup.update_campaign(
                     campaign=campaign,
                     fields=form.campaign_fields(),
                     resources=formset.resources() if is_draft else None,
@@ -395,9 +395,9 @@ def _editable(campaign: Campaign) -> frozenset[str] | None:
     """The form fields a campaign in its status may change (None: all but the code)."""
     if campaign.status == CampaignStatus.DRAFT:
         return frozenset(CampaignForm.base_fields) - {"code"}
-    if campaign.status in configuration.LIVE_STATUSES:
-        return configuration.LIVE_EDITABLE_FIELDS
-    return configuration.ENDED_EDITABLE_FIELDS
+    if campaign.status in campaign_setup.LIVE_STATUSES:
+        return campaign_setup.LIVE_EDITABLE_FIELDS
+    return campaign_setup.ENDED_EDITABLE_FIELDS
 
 
 class CampaignDetailView(RoleRequiredMixin, TemplateView):

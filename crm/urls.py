@@ -1,11 +1,35 @@
-"""Project URLs: pages, the admin, the REST API under /api/v1/ and its schema."""
+"""Project URLs: pages, the admin, the REST API under /api/v1/ and its schema.
+
+The API's CRUD resources (segments, coupon templates, campaigns) are ViewSets on the one
+router below (STYLE §2.7); each app's api/urls.py holds its endpoints outside the router
+(claims, redemptions, bulk ingest, a segment's members and export).
+"""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
 
+from campaigns.api.views import CampaignViewSet, CouponTemplateViewSet
 from crm.views import customers, imports
+from segments.api.views import SegmentViewSet
+
+
+class APIRouter(DefaultRouter):
+    """DefaultRouter, whose root view (/api/v1/, "api-root") lists the resources, without
+    format suffixes: the API negotiates its format (Accept, ?format=json), and suffixes
+    would add a `.json` twin of every route."""
+
+    include_format_suffixes = False
+
+
+# Route names carry an `api-` prefix: the marketer pages own `segment-list`,
+# `campaign-list` and the like.
+api_router = APIRouter()
+api_router.register("segments", SegmentViewSet, basename="api-segment")
+api_router.register("coupon-templates", CouponTemplateViewSet, basename="api-coupon-template")
+api_router.register("campaigns", CampaignViewSet, basename="api-campaign")
 
 urlpatterns = [
     path("", customers.HomeView.as_view(), name="home"),
@@ -32,6 +56,7 @@ urlpatterns = [
     path("", include("segments.urls")),
     path("", include("campaigns.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/", include(api_router.urls)),
     path("api/v1/", include("segments.api.urls")),
     path("api/v1/", include("campaigns.api.urls")),
     path("api/v1/", include("crm.api.urls")),

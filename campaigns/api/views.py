@@ -35,7 +35,7 @@ from campaigns.api.serializers import (
 )
 from campaigns.exceptions import UnknownClaimTargetError
 from campaigns.filters import CampaignFilterSet, CouponTemplateFilterSet
-from campaigns.services import configuration, lifecycle
+from campaigns.services import campaign_setup, coupon_templates, lifecycle
 from campaigns.services.claims import claim_coupon
 from campaigns.services.redemptions import OrderLine, redeem_coupon
 from crm.core.permissions import INTEGRATION, MARKETER, READ_ROLES, WRITE_ROLES, HasRole
@@ -314,7 +314,7 @@ class CouponTemplateViewSet(viewsets.ModelViewSet):
     def create(self, request: Request, *args, **kwargs) -> Response:
         serializer = CouponTemplateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        template = configuration.create_coupon_template(
+        template = coupon_templates.create_coupon_template(
             fields=serializer.validated_data, actor=request.user, now=timezone.now()
         )
         return Response(CouponTemplateSerializer(template).data, status=status.HTTP_201_CREATED)
@@ -325,7 +325,7 @@ class CouponTemplateViewSet(viewsets.ModelViewSet):
             data=request.data, partial=kwargs.get("partial", False)
         )
         serializer.is_valid(raise_exception=True)
-        template = configuration.update_coupon_template(
+        template = coupon_templates.update_coupon_template(
             template=template,
             fields=serializer.validated_data,
             actor=request.user,
@@ -334,7 +334,7 @@ class CouponTemplateViewSet(viewsets.ModelViewSet):
         return Response(CouponTemplateSerializer(template).data)
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
-        configuration.delete_coupon_template(
+        coupon_templates.delete_coupon_template(
             template=self.get_object(), actor=request.user, now=timezone.now()
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -401,7 +401,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
         serializer = CampaignInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         fields, resources, channels = _campaign_input(serializer.validated_data)
-        campaign = configuration.create_campaign(
+        campaign = campaign_setup.create_campaign(
             fields=fields,
             resources=resources or [],
             channels=channels or [],
@@ -417,7 +417,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
         )
         serializer.is_valid(raise_exception=True)
         fields, resources, channels = _campaign_input(serializer.validated_data)
-        campaign = configuration.update_campaign(
+        campaign = campaign_setup.update_campaign(
             campaign=campaign,
             fields=fields,
             resources=resources,
@@ -428,7 +428,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
         return Response(self._render(campaign))
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
-        configuration.delete_campaign(
+        campaign_setup.delete_campaign(
             campaign=self.get_object(), actor=request.user, now=timezone.now()
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -496,7 +496,7 @@ def _campaign_input(data: dict):
         None
         if resources is None
         else [
-            configuration.ResourceSpec(template=item["template"], quantity=item["quantity"])
+            campaign_setup.ResourceSpec(template=item["template"], quantity=item["quantity"])
             for item in resources
         ]
     )

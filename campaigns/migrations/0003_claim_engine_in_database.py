@@ -1,13 +1,15 @@
-"""Install the claim engine's PL/pgSQL functions (campaigns/sql/claim_coupon.sql).
+"""Install the claim engine's PL/pgSQL functions.
 
-The file is the source of truth; it is written with CREATE OR REPLACE, so a later change to
-it ships as a new migration that runs it again. SQLite (the embedded demo database) has no
-stored functions: there, campaigns.services.claims refuses claims with a clear message.
+The SQL is sql/0003_claim_coupon.sql, the copy of campaigns/sql/claim_coupon.sql frozen
+with this migration: a fresh database replays the engine this schema step was written for,
+whatever the live file holds today (the rule is in campaigns/sql/__init__.py).
 """
+
+from pathlib import Path
 
 from django.db import migrations
 
-from campaigns.sql import install_claim_engine
+SQL_FILE = Path(__file__).resolve().parent / "sql" / "0003_claim_coupon.sql"
 DROP = """
 DROP FUNCTION IF EXISTS campaigns_claim_coupon(text, text, text, text, text, text, timestamptz,
     date, boolean, bigint, timestamptz, integer, integer);
@@ -17,12 +19,11 @@ DROP FUNCTION IF EXISTS campaigns_iso(timestamptz);
 
 
 def install(apps, schema_editor):
-    install_claim_engine(schema_editor)
+    schema_editor.execute(SQL_FILE.read_text(), params=None)
 
 
 def uninstall(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP, params=None)
+    schema_editor.execute(DROP, params=None)
 
 
 class Migration(migrations.Migration):

@@ -4,18 +4,21 @@
   engine's cached plans picked them (the smallest index) and kept filtering a campaign's
   grants, or a customer's coupons by status, as the tables grew: 10.8 ms per claim after
   16,000 grants instead of 1.2 ms (closing note of issue 4, stop 7).
-- Reinstall campaigns/sql/claim_coupon.sql (look-ups planned per call, foreign keys checked
-  inside the function).
+- Reinstall the claim engine from sql/0004_claim_coupon.sql, the copy of
+  campaigns/sql/claim_coupon.sql frozen with this migration (look-ups planned per call,
+  foreign keys checked inside the function).
 """
+
+from pathlib import Path
 
 import django.db.models.deletion
 from django.db import migrations, models
 
-from campaigns.sql import install_claim_engine
+SQL_FILE = Path(__file__).resolve().parent / "sql" / "0004_claim_coupon.sql"
 
 
 def install(apps, schema_editor):
-    install_claim_engine(schema_editor)
+    schema_editor.execute(SQL_FILE.read_text(), params=None)
 
 
 class Migration(migrations.Migration):

@@ -21,7 +21,6 @@ from django.db import connection
 from django.utils import timezone
 
 from campaigns.exceptions import (
-    ClaimEngineUnavailable,
     ClaimRefused,
     IdempotencyKeyReused,
     UnknownClaimTargetError,
@@ -105,10 +104,8 @@ def claim_coupon(
     `idempotency_key` returns the first grant's coupons (created=False); the same key with
     another customer, channel or trigger raises IdempotencyKeyReused. Refusals are recorded
     in the ledger (CouponEvent kind=refusal) for the refusals-by-reason report. Raises
-    UnknownClaimTargetError for a code that names nothing. Requires PostgreSQL.
+    UnknownClaimTargetError for a code that names nothing.
     """
-    if connection.vendor != "postgresql":
-        raise ClaimEngineUnavailable()
     fingerprint = _fingerprint(campaign, customer, channel, trigger)
     today = timezone.localdate(now, timezone.get_default_timezone())
     for _ in range(3):

@@ -1,7 +1,8 @@
 """Campaign status workflow: draft -> scheduled -> running -> paused -> finished/cancelled.
 
 Scheduling validates everything and refuses with every reason found; the start and the
-finish at the window edges are applied by advance_campaigns (Celery beat, every minute).
+finish at the window edges are applied by advance_campaigns (Celery beat). A scheduled
+campaign can also be started now (SPEC §4): its window opens at once, its end stays.
 """
 
 from datetime import datetime
@@ -18,6 +19,7 @@ from segments.models import Segment
 # Which statuses each action may start from.
 ALLOWED_FROM = {
     "schedule": {CampaignStatus.DRAFT},
+    "start": {CampaignStatus.SCHEDULED},
     "pause": {CampaignStatus.RUNNING},
     "resume": {CampaignStatus.PAUSED},
     "finish": {CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.SCHEDULED},
@@ -58,18 +60,7 @@ def launch_problems(*, campaign: Campaign, now: datetime) -> list[str]:
             template = resource.template
             if template.valid_until is not None and template.valid_until <= now:
                 problems.append(f"coupon template {template.code} is no longer valid")
-    clash = (
-        Campaign.objects.filter(
-            business_line=campaign.business_line,
-            segment_id=campaign.segment_id,
-            status__in=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED],
-            claim_starts_at__lt=campaign.claim_ends_at,
-            claim_ends_at__gt=campaign.claim_starts_at,
-        )
-        .exclude(pk=campaign.pk)
-        .order_by("claim_starts_at")
-        .first()
-    )
+    clash = _overlapping_campaign(campaign)
     if clash is not None:
         problems.append(
             f"one policy per audience: campaign {clash.code} of business line "
@@ -94,6 +85,41 @@ def schedule_campaign(*, campaign: Campaign, actor, now: datetime) -> Campaign:
         raise CampaignActionRefused("launch_refused", problems)
     status = CampaignStatus.RUNNING if campaign.claim_starts_at <= now else CampaignStatus.SCHEDULED
     return _set_status(campaign, status, actor=actor, now=now, action="schedule")
+
+
+@transaction.atomic
+def start_campaign(*, campaign: Campaign, actor, now: datetime) -> Campaign:
+    """Start a scheduled campaign now: its claim window opens at `now`, its end stays.
+
+    Refuses (CampaignActionRefused "start_refused", with every reason) what scheduling
+    would refuse for the moved window: an end in the past, an overlap with another campaign
+    of the same business line on the same segment (one policy per audience), and the rest of
+    launch_problems. Takes the segment's lock first, as schedule_campaign does, so the
+    overlap check cannot race another schedule or start.
+    """
+    Segment.objects.select_for_update().get(pk=campaign.segment_id)
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    _require(campaign, "start")
+    previous_start = campaign.claim_starts_at
+    campaign.claim_starts_at = now
+    problems = launch_problems(campaign=campaign, now=now)
+    if problems:
+        raise CampaignActionRefused("start_refused", problems)
+    campaign.status = CampaignStatus.RUNNING
+    campaign.updated_by = actor
+    campaign.save(update_fields=["claim_starts_at", "status", "updated_by", "updated_at"])
+    AuditEntry.objects.create(
+        at=now,
+        actor=actor,
+        action="campaign.start",
+        object_type="campaign",
+        object_id=campaign.code,
+        changes={
+            "status": [CampaignStatus.SCHEDULED, CampaignStatus.RUNNING],
+            "claim_starts_at": [previous_start.isoformat(), now.isoformat()],
+        },
+    )
+    return campaign
 
 
 @transaction.atomic
@@ -140,6 +166,23 @@ def advance_campaigns(*, now: datetime) -> dict[str, int]:
         claim_ends_at__lte=now,
     ).update(status=CampaignStatus.FINISHED, updated_at=now)
     return {"started": started, "finished": finished}
+
+
+def _overlapping_campaign(campaign: Campaign) -> Campaign | None:
+    """Another live campaign of the same business line on the same segment whose window
+    overlaps this campaign's (one policy per audience, SPEC §4)."""
+    return (
+        Campaign.objects.filter(
+            business_line=campaign.business_line,
+            segment_id=campaign.segment_id,
+            status__in=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED],
+            claim_starts_at__lt=campaign.claim_ends_at,
+            claim_ends_at__gt=campaign.claim_starts_at,
+        )
+        .exclude(pk=campaign.pk)
+        .order_by("claim_starts_at")
+        .first()
+    )
 
 
 def _require(campaign: Campaign, action: str) -> None:

@@ -10,7 +10,8 @@ from django.db.models import F
 from campaigns.enums import CouponEventKind, CouponKind, CouponStatus, RedemptionRefusalReason
 from campaigns.exceptions import RedemptionRefused
 from campaigns.models import Coupon, CouponEvent, Redemption
-from crm.models import Customer
+from crm.enums import OrderStatus
+from crm.models import Customer, Order
 
 CENT = Decimal("0.01")
 
@@ -200,3 +201,25 @@ def restore_coupons_on_refund(*, order_id: str, now: datetime) -> int:
             amount=-redemption.discount,
         )
     return len(redemptions)
+
+
+def reverse_redemptions_of_refunded_orders(*, now: datetime) -> int:
+    """Reverse every live redemption whose order the CRM now holds as refunded or cancelled
+    (an order import or the bulk API changed its status), restoring its coupon as
+    restore_coupons_on_refund does. Returns how many redemptions were reversed.
+
+    Run by Celery beat every minute: the customer-data domain records the refund and this
+    domain reacts to it, without crm importing campaigns. Idempotent.
+    """
+    order_ids = (
+        Redemption.objects.filter(
+            reversed_at__isnull=True,
+            order_id__in=Order.objects.filter(
+                status__in=[OrderStatus.REFUNDED, OrderStatus.CANCELLED]
+            ).values("order_id"),
+        )
+        .order_by("order_id")
+        .values_list("order_id", flat=True)
+        .distinct()
+    )
+    return sum(restore_coupons_on_refund(order_id=order_id, now=now) for order_id in order_ids)

@@ -1,11 +1,12 @@
-"""The claim engine's SQL (claim_coupon.sql), installed by migrations on PostgreSQL."""
+"""The claim engine's SQL: claim_coupon.sql, the PL/pgSQL functions claims run in PostgreSQL.
 
-from pathlib import Path
+claim_coupon.sql is the live source, the one to edit and to read. Migrations never read it:
+each migration that installs the engine reads the copy frozen beside it in
+campaigns/migrations/sql/<migration number>_claim_coupon.sql, so a fresh database replays
+every step with the SQL of its time and a later edit of this file cannot break it.
 
-CLAIM_ENGINE_SQL = Path(__file__).resolve().parent / "claim_coupon.sql"
-
-
-def install_claim_engine(schema_editor) -> None:
-    """(Re)create the engine's functions from the file; SQLite has no stored functions."""
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CLAIM_ENGINE_SQL.read_text(), params=None)
+A change to the engine is therefore a new migration: edit claim_coupon.sql, copy it to
+campaigns/migrations/sql/<next number>_claim_coupon.sql, and add the migration that executes
+that copy. tests/campaigns/test_claim_engine_migrations.py fails while the live file differs
+from the newest frozen copy.
+"""

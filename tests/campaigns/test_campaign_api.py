@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import include, path
 from django.utils import timezone
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
@@ -689,13 +688,17 @@ def test_integration_token_may_not_use_campaign_crud(make_campaign, integration_
 def test_schema_of_the_campaigns_api_generates_without_warnings():
     # given
     GENERATOR_STATS.reset()
-    generator = SchemaGenerator(patterns=[path("api/v1/", include("campaigns.api.urls"))])
+    generator = SchemaGenerator()
     # when
     schema = generator.get_schema(request=None, public=True)
     # then
     validate_schema(schema)
     assert not GENERATOR_STATS
-    paths = schema["paths"]
+    paths = {
+        url: item
+        for url, item in schema["paths"].items()
+        if url.startswith((CAMPAIGNS, TEMPLATES, "/api/v1/claims/", "/api/v1/redemptions/"))
+    }
     claim = paths["/api/v1/claims/"]["post"]
     assert sorted(claim["responses"]) == ["200", "201", "400", "403", "409"]
     assert sorted(claim["responses"]["409"]["content"]["application/json"]["examples"]) == [

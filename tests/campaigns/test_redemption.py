@@ -9,8 +9,14 @@ from campaigns.exceptions import RedemptionRefused
 from campaigns.models import Coupon, CouponEvent, Redemption
 from campaigns.services.claims import claim_coupon
 from campaigns.services.expiry import expire_coupons
-from campaigns.services.redemptions import OrderLine, redeem_coupon, restore_coupons_on_refund
-from tests.factories import CustomerFactory
+from campaigns.services.redemptions import (
+    OrderLine,
+    redeem_coupon,
+    restore_coupons_on_refund,
+    reverse_redemptions_of_refunded_orders,
+)
+from crm.services.imports.runs import ingest_records
+from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -214,6 +220,45 @@ def test_refund_restores_a_still_valid_coupon(grant_coupon, shopper, as_of):
     coupon.refresh_from_db()
     assert (restored, again, coupon.status) == (1, 0, "unused")
     assert redeem(coupon, shopper, as_of + timedelta(days=2), order_id="O2").created is True
+
+
+def test_an_order_imported_as_refunded_reverses_its_redemption_and_restores_the_coupon(
+    grant_coupon, shopper, as_of
+):
+    # given a coupon redeemed on order O1, and another redemption on an order still paid
+    coupon = grant_coupon()
+    redeem(coupon, shopper, as_of)
+    other = grant_coupon()
+    redeem(other, shopper, as_of, order_id="O7")
+    placed_at = as_of - timedelta(hours=1)
+    OrderFactory(order_id="O1", customer=shopper, placed_at=placed_at, amount=Decimal("80.00"))
+    OrderFactory(order_id="O7", customer=shopper, placed_at=placed_at, amount=Decimal("80.00"))
+
+    # when the order comes back refunded through the bulk ingest, and the reconciler runs
+    ingest_records(
+        kind="orders",
+        items=[
+            {
+                "order_id": "O1",
+                "customer_id": shopper.customer_id,
+                "placed_at": placed_at.isoformat(),
+                "amount": "80.00",
+                "status": "refunded",
+            }
+        ],
+        now=as_of + timedelta(days=1),
+    )
+    reversed_count = reverse_redemptions_of_refunded_orders(now=as_of + timedelta(days=1))
+    again = reverse_redemptions_of_refunded_orders(now=as_of + timedelta(days=1))
+
+    # then only O1's redemption is reversed, once, and its coupon can be used again
+    coupon.refresh_from_db()
+    other.refresh_from_db()
+    assert (reversed_count, again) == (1, 0)
+    assert (coupon.status, other.status) == ("unused", "redeemed")
+    assert list(
+        Redemption.objects.filter(reversed_at__isnull=False).values_list("order_id", flat=True)
+    ) == ["O1"]
 
 
 def test_refund_after_validity_marks_the_coupon_expired(grant_coupon, shopper, as_of):

@@ -1,60 +1,35 @@
-"""Configuring campaigns: coupon templates, campaigns and the anti-harassment settings.
+"""Campaign setup: create, edit and delete a campaign with its coupons granted and channels.
 
-Every write validates the row (clear messages per field first, then full_clean() for the
-database constraints), runs in one transaction and writes an AuditEntry with what changed
-(SPEC §7: configuration changes go to the audit log). A change that changes nothing writes
-nothing and no audit entry.
+Writes follow campaigns.services.changes: validated per field, one transaction, an
+AuditEntry with what changed, nothing written when nothing changes. Readiness to launch is
+decided by campaigns.services.lifecycle (launch_problems); an edit of a live campaign is
+refused when it would introduce a problem that scheduling refuses.
 """
 
-import contextlib
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import transaction
 
-from campaigns import locks, selectors
-from campaigns.enums import CampaignStatus, CouponKind
+from campaigns import locks
+from campaigns.enums import CampaignStatus
 from campaigns.exceptions import CampaignActionRefused
-from campaigns.models import (
-    Campaign,
-    CampaignResource,
-    Coupon,
-    CouponTemplate,
-    HarassmentSettings,
+from campaigns.models import Campaign, CampaignResource, CouponTemplate
+from campaigns.services.changes import (
+    audit,
+    audit_value,
+    clean_list,
+    refuse_unknown,
+    with_model_scale,
 )
-from campaigns.services.claims import current_harassment_settings
 from campaigns.services.lifecycle import launch_problems
-from crm.core.models import AuditEntry
 from crm.models import Channel
 from segments.models import Segment
-
-TEMPLATE_FIELDS = (
-    "code",
-    "name",
-    "kind",
-    "face_value",
-    "max_discount",
-    "threshold",
-    "categories",
-    "skus",
-    "stores",
-    "cities",
-    "valid_from",
-    "valid_until",
-    "valid_days",
-    "cost_bearer",
-)
-# Redemption reads the kind, the cap and the restrictions from the template and the claim
-# engine reads its cost and validity, so once a coupon of the template exists or a live
-# campaign hands it out, changing any of them would change the deal under customers who
-# already hold the coupon. Only the name stays editable; a new deal is a new template.
-TEMPLATE_FIELDS_EDITABLE_IN_USE = frozenset({"name"})
-LIST_FIELDS = ("categories", "skus", "stores", "cities")
 
 CAMPAIGN_FIELDS = (
     "code",
@@ -83,8 +58,6 @@ LIVE_EDITABLE_FIELDS = frozenset({"name", "stock", "budget", "claim_ends_at"})
 ENDED_EDITABLE_FIELDS = frozenset({"name"})
 LIVE_STATUSES = frozenset({CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED})
 
-HARASSMENT_FIELDS = ("max_unused_coupons", "min_hours_between_same_template")
-
 FIELD_LABELS = {
     "segment": "audience segment",
     "claim_starts_at": "claim window start",
@@ -108,191 +81,6 @@ class ResourceSpec:
     quantity: int
 
 
-# Coupon templates -----------------------------------------------------------------------
-
-
-@transaction.atomic
-def create_coupon_template(*, fields: Mapping[str, Any], actor, now: datetime) -> CouponTemplate:
-    """Create a validated coupon template and audit it.
-
-    `fields` holds TEMPLATE_FIELDS (others are refused). Raises ValidationError, per field
-    and nothing written, when a value or the combination (validity, percent cap) is wrong.
-    """
-    _refuse_unknown(fields, TEMPLATE_FIELDS)
-    template = CouponTemplate(**_template_values(fields), created_by=actor, updated_by=actor)
-    check_coupon_template(template=template)
-    template.save()
-    _audit(
-        actor=actor,
-        now=now,
-        action="coupon_template.create",
-        object_type="coupon_template",
-        object_id=template.code,
-        changes={name: [None, _json(getattr(template, name))] for name in TEMPLATE_FIELDS},
-    )
-    return template
-
-
-@dataclass(frozen=True)
-class TemplateChange:
-    """A checked edit of a coupon template: the edited copy and the fields that differ."""
-
-    current: CouponTemplate
-    candidate: CouponTemplate
-    changed: list[str]
-
-
-def check_coupon_template_change(
-    *, template: CouponTemplate, fields: Mapping[str, Any]
-) -> TemplateChange:
-    """Check an edit of `template` without writing; raise what update_coupon_template would.
-
-    The admin form calls it to show refusals as form errors; update_coupon_template calls
-    it again under the row lock.
-    """
-    _refuse_unknown(fields, TEMPLATE_FIELDS)
-    candidate = copy.copy(template)
-    for name, value in _template_values(fields).items():
-        setattr(candidate, name, value)
-    changed = [
-        name for name in TEMPLATE_FIELDS if getattr(candidate, name) != getattr(template, name)
-    ]
-    if "code" in changed:
-        raise CampaignActionRefused(
-            "not_editable", ["the code of a coupon template never changes; create a new one"]
-        )
-    if not changed:
-        return TemplateChange(current=template, candidate=candidate, changed=[])
-    locked = [name for name in changed if name not in TEMPLATE_FIELDS_EDITABLE_IN_USE]
-    if locked and selectors.is_coupon_template_in_use(template=template):
-        raise CampaignActionRefused(
-            "template_in_use",
-            [
-                f"{name.replace('_', ' ')} cannot change: coupons of template {template.code} "
-                "are issued or a live campaign hands it out; create a new template instead"
-                for name in locked
-            ],
-        )
-    check_coupon_template(template=candidate)
-    return TemplateChange(current=template, candidate=candidate, changed=changed)
-
-
-@transaction.atomic
-def update_coupon_template(
-    *, template: CouponTemplate, fields: Mapping[str, Any], actor, now: datetime
-) -> CouponTemplate:
-    """Apply `fields` to the template, validated, and audit what changed.
-
-    The code never changes (integrations and coupons refer to it). Once the template is in
-    use (a coupon issued, or a resource of a campaign past draft) only its name may change;
-    anything else raises CampaignActionRefused("template_in_use", reasons). Raises
-    ValidationError (nothing written) for invalid values. Locks the template's row.
-    """
-    template = CouponTemplate.objects.select_for_update().get(pk=template.pk)
-    change = check_coupon_template_change(template=template, fields=fields)
-    if not change.changed:
-        return template
-    candidate = change.candidate
-    candidate.updated_by = actor
-    candidate.save(update_fields=[*change.changed, "updated_by", "updated_at"])
-    _audit(
-        actor=actor,
-        now=now,
-        action="coupon_template.update",
-        object_type="coupon_template",
-        object_id=template.code,
-        changes={
-            name: [_json(getattr(template, name)), _json(getattr(candidate, name))]
-            for name in change.changed
-        },
-    )
-    return candidate
-
-
-@transaction.atomic
-def delete_coupon_template(*, template: CouponTemplate, actor, now: datetime) -> None:
-    """Delete a template no campaign uses and no coupon was issued from, and audit it.
-
-    Raises CampaignActionRefused("template_in_use") otherwise (nothing deleted).
-    """
-    template = CouponTemplate.objects.select_for_update().get(pk=template.pk)
-    campaigns = sorted(
-        CampaignResource.objects.filter(template=template).values_list("campaign__code", flat=True)
-    )
-    if campaigns or Coupon.objects.filter(template=template).exists():
-        users = f"campaigns {', '.join(campaigns)}" if campaigns else "issued coupons"
-        raise CampaignActionRefused(
-            "template_in_use", [f"coupon template {template.code} is used by {users}"]
-        )
-    code = template.code
-    template.delete()
-    _audit(
-        actor=actor,
-        now=now,
-        action="coupon_template.delete",
-        object_type="coupon_template",
-        object_id=code,
-        changes={},
-    )
-
-
-def check_coupon_template(*, template: CouponTemplate) -> None:
-    """Raise ValidationError (per field, in the marketer's words) unless the template is valid.
-
-    The same rules are CHECK constraints on CouponTemplate; checking them here first gives
-    a message that says what to do instead of a constraint name.
-    """
-    errors: dict[str, str] = {}
-    if template.face_value is not None and template.face_value <= 0:
-        errors["face_value"] = "Must be more than 0."
-    if template.threshold is not None and template.threshold < 0:
-        errors["threshold"] = "Must be 0 (no minimum) or more."
-    if template.kind == CouponKind.PERCENT:
-        if template.face_value is not None and template.face_value > 100:
-            errors["face_value"] = "A percent discount is at most 100 (% off)."
-        if template.max_discount is None or template.max_discount <= 0:
-            errors["max_discount"] = (
-                "A percent discount needs a cap: the largest discount one coupon gives "
-                "(it is also what one coupon costs the campaign budget)."
-            )
-    elif template.max_discount is not None:
-        errors["max_discount"] = "Only percent discounts take a maximum discount; leave it empty."
-    fixed = template.valid_from is not None or template.valid_until is not None
-    if fixed and template.valid_days is not None:
-        errors["valid_days"] = (
-            "Choose either a fixed window (valid from and until) or a number of days after "
-            "the claim, not both."
-        )
-    elif fixed:
-        if template.valid_from is None:
-            errors["valid_from"] = "A fixed window needs its start."
-        elif template.valid_until is None:
-            errors["valid_until"] = "A fixed window needs its end."
-        elif template.valid_until <= template.valid_from:
-            errors["valid_until"] = "Must be after valid from."
-    elif template.valid_days is None:
-        errors["valid_days"] = (
-            "Give the use validity: a fixed window (valid from and until) or a number of days "
-            "after the claim."
-        )
-    elif template.valid_days < 1:
-        errors["valid_days"] = "Must be at least 1 day."
-    if errors:
-        raise ValidationError(errors)
-    template.full_clean()
-
-
-def _template_values(fields: Mapping[str, Any]) -> dict[str, Any]:
-    values = _with_model_scale(CouponTemplate, fields)
-    for name in LIST_FIELDS:
-        if name in values:
-            values[name] = _clean_list(values[name])
-    return values
-
-
-# Campaigns ------------------------------------------------------------------------------
-
-
 @transaction.atomic
 def create_campaign(
     *,
@@ -307,7 +95,7 @@ def create_campaign(
     A draft may be incomplete (no resources or channels yet): scheduling checks that.
     Raises ValidationError, per field and nothing written, when a value is invalid.
     """
-    _refuse_unknown(fields, CAMPAIGN_FIELDS)
+    refuse_unknown(fields, CAMPAIGN_FIELDS)
     campaign = Campaign(
         **_campaign_values(fields),
         status=CampaignStatus.DRAFT,
@@ -318,10 +106,12 @@ def create_campaign(
     campaign.save()
     _replace_resources(campaign, resources)
     campaign.channels.set(channels)
-    changes = {name: [None, _json(getattr(campaign, _attname(name)))] for name in CAMPAIGN_FIELDS}
+    changes = {
+        name: [None, audit_value(getattr(campaign, _attname(name)))] for name in CAMPAIGN_FIELDS
+    }
     changes["resources"] = [None, _resources_json(resources)]
     changes["channels"] = [None, sorted(channel.code for channel in channels)]
-    _audit(
+    audit(
         actor=actor,
         now=now,
         action="campaign.create",
@@ -367,7 +157,7 @@ def check_campaign_change(
     unchanged). The admin form calls it to show refusals as form errors; update_campaign
     calls it again under the locks.
     """
-    _refuse_unknown(fields, CAMPAIGN_FIELDS)
+    refuse_unknown(fields, CAMPAIGN_FIELDS)
     current = campaign
     candidate = copy.copy(current)
     changed = []
@@ -447,7 +237,10 @@ def update_campaign(
     candidate.updated_by = actor
     candidate.save(update_fields=[*change.changed, "updated_by", "updated_at"])
     audit_changes = {
-        name: [_json(getattr(current, _attname(name))), _json(getattr(candidate, _attname(name)))]
+        name: [
+            audit_value(getattr(current, _attname(name))),
+            audit_value(getattr(candidate, _attname(name))),
+        ]
         for name in change.changed
     }
     if change.resources is not None:
@@ -462,7 +255,7 @@ def update_campaign(
             change.current_channels,
             sorted(channel.code for channel in change.channels),
         ]
-    _audit(
+    audit(
         actor=actor,
         now=now,
         action="campaign.update",
@@ -488,7 +281,7 @@ def delete_campaign(*, campaign: Campaign, actor, now: datetime) -> None:
         )
     code = campaign.code
     campaign.delete()
-    _audit(
+    audit(
         actor=actor,
         now=now,
         action="campaign.delete",
@@ -564,9 +357,9 @@ def _check_editable(campaign: Campaign, touched: list[str]) -> None:
 
 
 def _campaign_values(fields: Mapping[str, Any]) -> dict[str, Any]:
-    values = _with_model_scale(Campaign, fields)
+    values = with_model_scale(Campaign, fields)
     if "cities" in values:
-        values["cities"] = _clean_list(values["cities"])
+        values["cities"] = clean_list(values["cities"])
     return values
 
 
@@ -602,108 +395,4 @@ def _replace_resources(campaign: Campaign, resources: Sequence[ResourceSpec]) ->
             )
             for resource in resources
         ]
-    )
-
-
-# Anti-harassment settings ---------------------------------------------------------------
-
-
-def check_harassment_settings(*, harassment_settings: HarassmentSettings) -> None:
-    """Raise ValidationError (per field) unless the settings are valid."""
-    if harassment_settings.max_unused_coupons is not None and (
-        harassment_settings.max_unused_coupons < 1
-    ):
-        raise ValidationError(
-            {"max_unused_coupons": "Must be at least 1 (otherwise no coupon could be granted)."}
-        )
-    harassment_settings.full_clean(validate_unique=False)
-
-
-@transaction.atomic
-def update_harassment_settings(
-    *, changes: Mapping[str, Any], actor, now: datetime
-) -> HarassmentSettings:
-    """Apply `changes` to the single anti-harassment settings row and audit them.
-
-    Only HARASSMENT_FIELDS may change. The row is locked while read and written, so the
-    audited "before" values are the ones replaced. Raises ValidationError (nothing written)
-    for an invalid value. The new rules apply to the next claim.
-    """
-    _refuse_unknown(changes, HARASSMENT_FIELDS)
-    current_harassment_settings()
-    harassment_settings = HarassmentSettings.objects.select_for_update().get(pk=1)
-    before = {name: getattr(harassment_settings, name) for name in changes}
-    for name, value in changes.items():
-        setattr(harassment_settings, name, value)
-    check_harassment_settings(harassment_settings=harassment_settings)
-    changed = [name for name in changes if before[name] != getattr(harassment_settings, name)]
-    if not changed:
-        return harassment_settings
-    harassment_settings.save(update_fields=[*changed, "updated_at"])
-    _audit(
-        actor=actor,
-        now=now,
-        action="harassment_settings.update",
-        object_type="harassment_settings",
-        object_id=str(harassment_settings.pk),
-        changes={name: [before[name], getattr(harassment_settings, name)] for name in changed},
-    )
-    return harassment_settings
-
-
-# Shared ---------------------------------------------------------------------------------
-
-
-def _refuse_unknown(fields: Mapping[str, Any], allowed: Sequence[str]) -> None:
-    unknown = sorted(set(fields) - set(allowed))
-    if unknown:
-        raise ValidationError(f"Not editable: {', '.join(unknown)}.")
-
-
-def _with_model_scale(model, fields: Mapping[str, Any]) -> dict[str, Any]:
-    # Money at the column's scale ("2000" -> 2000.00), as the database will store it, so
-    # the returned row and the audit log show what was saved.
-    values = dict(fields)
-    for name, value in values.items():
-        field = model._meta.get_field(name)
-        if isinstance(field, models.DecimalField) and isinstance(value, Decimal):
-            # Too many digits to quantize: left as given, full_clean() names the field.
-            with contextlib.suppress(InvalidOperation):
-                values[name] = value.quantize(Decimal(1).scaleb(-field.decimal_places))
-    return values
-
-
-def _clean_list(values) -> list[str]:
-    # "Shanghai, Beijing" from a form or ["Shanghai", " "] from the API: trimmed, no blanks,
-    # first occurrence kept.
-    if isinstance(values, str):
-        values = values.split(",")
-    cleaned: list[str] = []
-    for value in values or []:
-        text = str(value).strip()
-        if text and text not in cleaned:
-            cleaned.append(text)
-    return cleaned
-
-
-def _json(value):
-    # Money stays exact in the audit log (Decimal as its string), moments as ISO 8601 in
-    # UTC, so the same moment always reads the same whichever zone the input came in.
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    return value
-
-
-def _audit(
-    *, actor, now: datetime, action: str, object_type: str, object_id: str, changes: dict
-) -> None:
-    AuditEntry.objects.create(
-        at=now,
-        actor=actor,
-        action=action,
-        object_type=object_type,
-        object_id=object_id,
-        changes=changes,
     )

@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 DEMO_CUSTOMERS ?= 2000
+DEMO_OPENING_MINUTES ?= 3
 CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: install demo test chromium lint format migrate worker beat stop clean
@@ -18,7 +19,8 @@ install: $(BIN)/python
 # The whole product: its own PostgreSQL (unless DATABASE_URL is set), demo data, the site,
 # a Celery worker and beat. Ctrl-C stops everything; a rerun reuses the data.
 demo: install
-	$(BIN)/python manage.py demo --port $(PORT) --customers $(DEMO_CUSTOMERS)
+	$(BIN)/python manage.py demo --port $(PORT) --customers $(DEMO_CUSTOMERS) \
+	  --opening-in $(DEMO_OPENING_MINUTES)
 
 # The whole suite on its own PostgreSQL (unless TEST_DATABASE_URL is set).
 test: install chromium

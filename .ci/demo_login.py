@@ -1,16 +1,21 @@
-"""Log in with the logins `create_demo_users` printed; load the home page and the admin."""
+"""Use what `make demo` printed: log in with the logins and load pages; or, with
+`--campaign-status CODE`, print a campaign's status read with the printed marketer token."""
 
 import http.cookiejar
+import json
 import re
 import sys
 import urllib.parse
 import urllib.request
 
-base, logins_file = sys.argv[1], sys.argv[2]
-# create_demo_users prints one line per account: "<role>  login: <user>  password: <pw>".
+base, printed_file = sys.argv[1], sys.argv[2]
+with open(printed_file) as printed_lines:
+    printed = printed_lines.read()
+# create_demo_users prints "<role>  login: <user>  password: <pw>" and "<user> API token: <key>".
 LOGIN_LINE = r"^\s*(\w+)\s+login:\s+(\S+)\s+password:\s+(\S+)"
-with open(logins_file) as printed:
-    logins = {role: (user, pw) for role, user, pw in re.findall(LOGIN_LINE, printed.read(), re.M)}
+TOKEN_LINE = r"^\s*(\w+) API token: (\w+)"
+logins = {role: (user, pw) for role, user, pw in re.findall(LOGIN_LINE, printed, re.M)}
+tokens = dict(re.findall(TOKEN_LINE, printed, re.M))
 
 
 def session_for(login_path: str, user: str, password: str):
@@ -34,9 +39,20 @@ def expect(opener, path: str, needle: str) -> None:
     print(f"ok {path} ({response.geturl()})")
 
 
+if sys.argv[3:4] == ["--campaign-status"]:
+    request = urllib.request.Request(
+        f"{base}/api/v1/campaigns/{sys.argv[4]}/",
+        headers={"Authorization": f"Token {tokens['marketer']}"},
+    )
+    with urllib.request.urlopen(request) as response:
+        print(json.load(response)["status"])
+    sys.exit(0)
+
 marketer = session_for("/login/", *logins["marketer"])
 expect(marketer, "/", "Customers")
 expect(marketer, "/customers/", "Customers")
+expect(marketer, "/campaigns/weekend-treats/", "Weekend treats for regulars")
+expect(marketer, "/segments/", "Loyal snackers")
 admin = session_for("/admin/login/", *logins["admin"])
 expect(admin, "/admin/", "Site administration")
 expect(admin, "/admin/crm/customer/", "Select customer to change")

@@ -374,7 +374,7 @@ def _ensure_data(*, customers: int) -> None:
     from django.db import connection
 
     from crm.models import Customer
-    from crm.services.demo_data import generate_demo_data
+    from demo.customers import generate_demo_data
 
     call_command("migrate", verbosity=0)
     existing = Customer.objects.count()

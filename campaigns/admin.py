@@ -16,7 +16,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import selectors
-from campaigns.enums import CampaignStatus
 from campaigns.exceptions import CampaignActionRefused
 from campaigns.forms import CouponActionReasonForm
 from campaigns.models import (
@@ -229,7 +228,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # A live campaign offers only the fields it may still change (see campaign_setup).
-        if obj is None or obj.status == CampaignStatus.DRAFT:
+        if obj is None or obj.status in campaign_setup.OPEN_STATUSES:
             editable = set(campaign_setup.CAMPAIGN_FIELDS) - {"code"} | {"channels"}
         elif obj.status in campaign_setup.LIVE_STATUSES:
             editable = set(campaign_setup.LIVE_EDITABLE_FIELDS)

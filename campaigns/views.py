@@ -19,7 +19,6 @@ from django.views import View
 from django.views.generic import ListView, TemplateView
 
 from campaigns import selectors
-from campaigns.enums import CampaignStatus
 from campaigns.exceptions import CampaignActionRefused
 from campaigns.filters import CampaignFilterSet, CouponTemplateFilterSet
 from campaigns.forms import CampaignForm, CouponTemplateForm, ResourceFormSet
@@ -32,6 +31,7 @@ from segments.models import Segment
 # The status actions of the campaign page, in the order the buttons appear.
 ACTIONS = {
     "schedule": (lifecycle.schedule_campaign, "Schedule"),
+    "start": (lifecycle.start_campaign, "Start now"),
     "pause": (lifecycle.pause_campaign, "Pause"),
     "resume": (lifecycle.resume_campaign, "Resume"),
     "finish": (lifecycle.finish_campaign, "Finish now"),
@@ -39,6 +39,7 @@ ACTIONS = {
 }
 # Asked before acting: these cannot be undone.
 CONFIRM = {
+    "start": "Start the campaign now? Its claim window opens at once; its end stays.",
     "finish": "Finish the campaign now? Claims stop for good; issued coupons stay valid.",
     "cancel": "Cancel the campaign? Claims stop for good; issued coupons stay valid.",
 }
@@ -340,6 +341,7 @@ class CampaignCreateView(RoleRequiredMixin, View):
             "form": form,
             "formset": formset,
             "campaign": campaign,
+            "open_for_edits": campaign is None or campaign.status in campaign_setup.OPEN_STATUSES,
             "has_segments": Segment.objects.exists(),
             "business_lines": selectors.business_lines(),
         }
@@ -369,15 +371,15 @@ class CampaignUpdateView(CampaignCreateView):
         form = CampaignForm(
             request.POST, initial=CampaignForm.initial_for(campaign), editable=editable
         )
-        is_draft = campaign.status == CampaignStatus.DRAFT
-        formset = ResourceFormSet(request.POST if is_draft else None, prefix="resources")
-        if form.is_valid() and (not is_draft or formset.is_valid()):
+        is_open = campaign.status in campaign_setup.OPEN_STATUSES
+        formset = ResourceFormSet(request.POST if is_open else None, prefix="resources")
+        if form.is_valid() and (not is_open or formset.is_valid()):
             try:
                 campaign_setup.update_campaign(
                     campaign=campaign,
                     fields=form.campaign_fields(),
-                    resources=formset.resources() if is_draft else None,
-                    channels=list(form.cleaned_data["channels"]) if is_draft else None,
+                    resources=formset.resources() if is_open else None,
+                    channels=list(form.cleaned_data["channels"]) if is_open else None,
                     actor=request.user,
                     now=timezone.now(),
                 )
@@ -393,7 +395,7 @@ class CampaignUpdateView(CampaignCreateView):
 
 def _editable(campaign: Campaign) -> frozenset[str] | None:
     """The form fields a campaign in its status may change (None: all but the code)."""
-    if campaign.status == CampaignStatus.DRAFT:
+    if campaign.status in campaign_setup.OPEN_STATUSES:
         return frozenset(CampaignForm.base_fields) - {"code"}
     if campaign.status in campaign_setup.LIVE_STATUSES:
         return campaign_setup.LIVE_EDITABLE_FIELDS
@@ -427,7 +429,7 @@ class CampaignDetailView(RoleRequiredMixin, TemplateView):
 
 
 class CampaignActionView(RoleRequiredMixin, View):
-    """POST action=schedule|pause|resume|finish|cancel: one lifecycle service each."""
+    """POST action=schedule|start|pause|resume|finish|cancel: one lifecycle service each."""
 
     allowed_roles = WRITE_ROLES
 

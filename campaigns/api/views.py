@@ -163,6 +163,20 @@ _LAUNCH_REFUSED_EXAMPLE = OpenApiExample(
         ],
     },
 )
+_START_REFUSED_EXAMPLE = OpenApiExample(
+    "start refused",
+    response_only=True,
+    status_codes=["409"],
+    value={
+        "reason": "start_refused",
+        "detail": "one policy per audience: campaign spring-snacks of business line 'snacks' "
+        "already targets this segment from 2026-03-01 08:00 to 2026-03-08 08:00",
+        "reasons": [
+            "one policy per audience: campaign spring-snacks of business line 'snacks' "
+            "already targets this segment from 2026-03-01 08:00 to 2026-03-08 08:00"
+        ],
+    },
+)
 _INVALID_STATUS_EXAMPLE = OpenApiExample(
     "not possible from this status",
     response_only=True,
@@ -450,6 +464,18 @@ class CampaignViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def launch(self, request: Request, code: str | None = None) -> Response:
         return self._change_status(lifecycle.schedule_campaign)
+
+    @_action_schema(
+        "Start a scheduled campaign now",
+        "Its claim window opens now; its end stays. Refused with every reason scheduling "
+        "would give for the moved window: an end in the past, another campaign of the same "
+        "business line on the same segment in an overlapping window (one policy per "
+        "audience), a template no longer valid.",
+        [_START_REFUSED_EXAMPLE, _INVALID_STATUS_EXAMPLE],
+    )
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, code: str | None = None) -> Response:
+        return self._change_status(lifecycle.start_campaign)
 
     @_action_schema(
         "Pause a running campaign", "Claims are refused until resumed.", [_INVALID_STATUS_EXAMPLE]

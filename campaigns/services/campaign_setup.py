@@ -47,12 +47,16 @@ CAMPAIGN_FIELDS = (
     "budget",
     "holdout_share",
 )
-# A scheduled, running or paused campaign was validated when it was scheduled, and customers
-# may already hold its coupons: the audience, the limits, the resources, the channels and
-# the window start decided those grants and the one-policy-per-audience check. Changing
-# them would apply different rules to customers in the same campaign. The name is
-# cosmetic; stock and budget may be topped up or cut (never below what is already issued
-# or spent, which the CHECK constraints also hold); the end may move, re-checked below.
+# A draft, and a scheduled campaign until it starts (SPEC §4), may change anything but its
+# code: the engine grants only while a campaign runs, so nobody holds its coupons yet. A
+# scheduled one is re-checked as scheduling checks it (below).
+OPEN_STATUSES = frozenset({CampaignStatus.DRAFT, CampaignStatus.SCHEDULED})
+# A running or paused campaign was validated when it was scheduled, and customers may
+# already hold its coupons: the audience, the limits, the resources, the channels and the
+# window start decided those grants and the one-policy-per-audience check. Changing them
+# would apply different rules to customers in the same campaign. The name is cosmetic;
+# stock and budget may be topped up or cut (never below what is already issued or spent,
+# which the CHECK constraints also hold); the end may move, re-checked below.
 LIVE_EDITABLE_FIELDS = frozenset({"name", "stock", "budget", "claim_ends_at"})
 # A finished or cancelled campaign is history for the reports: only its name may change.
 ENDED_EDITABLE_FIELDS = frozenset({"name"})
@@ -215,10 +219,11 @@ def update_campaign(
 ) -> Campaign:
     """Apply `fields` (and the resources and channels, when given) and audit what changed.
 
-    A draft may change anything but its code. A scheduled, running or paused campaign may
-    change only LIVE_EDITABLE_FIELDS, keeping stock and budget at or above what is issued
-    and spent, and an edit may not introduce a problem scheduling would refuse (e.g. a new
-    end that overlaps a campaign of the same audience). A finished or cancelled campaign
+    A draft or a scheduled campaign may change anything but its code. A running or paused
+    campaign may change only LIVE_EDITABLE_FIELDS, keeping stock and budget at or above
+    what is issued and spent. An edit of a scheduled, running or paused campaign may not
+    introduce a problem scheduling would refuse (e.g. a new end that overlaps a campaign of
+    the same audience). A finished or cancelled campaign
     may only be renamed. Refusals raise CampaignActionRefused with every reason; invalid
     values raise ValidationError. Nothing is written in either case.
 
@@ -340,7 +345,7 @@ def _check_editable(campaign: Campaign, touched: list[str]) -> None:
             "not_editable",
             ["the code of a campaign never changes: the shop's integrations claim with it"],
         )
-    if campaign.status == CampaignStatus.DRAFT:
+    if campaign.status in OPEN_STATUSES:
         return
     editable = LIVE_EDITABLE_FIELDS if campaign.status in LIVE_STATUSES else ENDED_EDITABLE_FIELDS
     refused = [name for name in touched if name not in editable]

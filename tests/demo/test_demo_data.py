@@ -24,7 +24,8 @@ from crm.models import (
     StageChange,
     Tag,
 )
-from crm.services.demo_data import (
+from demo.customers import generate_demo_data
+from demo.shop import (
     CATEGORY_WEIGHTS,
     DEMO_COUPONS,
     DEMO_TAGS,
@@ -33,7 +34,6 @@ from crm.services.demo_data import (
     MARKETING_CHANNELS,
     PRODUCTS,
     SALES_CHANNEL_WEIGHTS,
-    generate_demo_data,
 )
 from tests.factories import CustomerFactory, OrderFactory
 

@@ -30,7 +30,7 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, **options):
         lines = []
-        token_key = None
+        tokens = {}
         for username, role, is_staff, is_superuser in DEMO_ACCOUNTS:
             password = secrets.token_urlsafe(12)
             user, _ = User.objects.get_or_create(username=username)
@@ -40,11 +40,13 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
             user.groups.set([Group.objects.get(name=role)] if role else [])
-            if role == INTEGRATION:
+            if role in (INTEGRATION, MARKETER):
+                # A new token on every run, like the password: an old printout stops working.
                 Token.objects.filter(user=user).delete()
-                token_key = Token.objects.create(user=user).key
+                tokens[username] = Token.objects.create(user=user).key
             lines.append(f"  {username:<12}login: {username:<12}password: {password}")
         self.stdout.write("Demo logins (new passwords on every run):")
         for line in lines:
             self.stdout.write(line)
-        self.stdout.write(f"  integration API token: {token_key}")
+        for username, key in tokens.items():
+            self.stdout.write(f"  {username} API token: {key}")

@@ -1,11 +1,12 @@
-"""Fill the database with a reproducible demo shop (see crm.services.demo_data)."""
+"""Fill the database with a reproducible demo shop (see demo.customers)."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from tqdm import tqdm
 
 from crm.management.commands.recompute_metrics import as_of_argument
-from crm.services import demo_data
+from demo.customers import generate_demo_data
+from demo.shop import DEFAULT_EVENTS_PER_CUSTOMER
 
 
 class Command(BaseCommand):
@@ -22,8 +23,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--events-per-customer",
             type=int,
-            default=demo_data.DEFAULT_EVENTS_PER_CUSTOMER,
-            help=f"average behaviour events per customer ({demo_data.DEFAULT_EVENTS_PER_CUSTOMER})",
+            default=DEFAULT_EVENTS_PER_CUSTOMER,
+            help=f"average behaviour events per customer ({DEFAULT_EVENTS_PER_CUSTOMER})",
         )
         parser.add_argument(
             "--as-of",
@@ -43,7 +44,7 @@ class Command(BaseCommand):
         with tqdm(
             total=customers, unit=" customers", leave=False, disable=options["verbosity"] == 0
         ) as progress:
-            summary = demo_data.generate_demo_data(
+            summary = generate_demo_data(
                 customers=customers,
                 seed=seed,
                 as_of=as_of,

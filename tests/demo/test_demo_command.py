@@ -1,0 +1,123 @@
+"""`make demo` prepares a living shop: campaigns in every status with a history made by the
+claim engine and the redemption service, the logins, and a claim that answers 201 exactly
+as printed (200 with the same coupon again); a rerun keeps the data and schedules a fresh
+campaign that opens a few minutes later. (CI runs the whole `make demo` with its
+processes: .ci/demo_smoke.sh.)"""
+
+import json
+import re
+import shlex
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Count, Q
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from campaigns.models import Campaign, Coupon, Grant, Redemption
+from crm.models import Customer, Order
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+def prepare_demo() -> str:
+    out = StringIO()
+    call_command("demo", "--prepare-only", "--customers=120", stdout=out)
+    return out.getvalue()
+
+
+def printed_claim(printed: str) -> tuple[str, str, dict]:
+    """The URL, token and JSON body of the printed curl command."""
+    words = shlex.split(next(line for line in printed.splitlines() if line.startswith("curl ")))
+    url = next(word for word in words if word.startswith("http://"))
+    token = words[words.index("-H") + 1].removeprefix("Authorization: Token ")
+    body = json.loads(words[words.index("-d") + 1])
+    return url, token, body
+
+
+def test_the_demo_has_campaigns_in_every_status_with_grants_redemptions_and_a_refund():
+    # when
+    started = timezone.now()
+    printed = prepare_demo()
+
+    # then
+    statuses = dict(
+        Campaign.objects.values_list("status").annotate(n=Count("pk")).values_list("status", "n")
+    )
+    assert statuses == {
+        "draft": 1,
+        "scheduled": 1,
+        "running": 1,
+        "paused": 1,
+        "finished": 1,
+        "cancelled": 1,
+    }
+    running = Campaign.objects.get(status="running")
+    channels = set(Grant.objects.filter(campaign=running).values_list("channel__code", flat=True))
+    assert len(channels) >= 2
+    finished = Campaign.objects.get(status="finished")
+    assert finished.holdout_share > 0
+    assert Grant.objects.filter(campaign=finished).exists()
+    assert Redemption.objects.filter(reversed_at__isnull=True).exists()
+    refunded = Redemption.objects.get(reversed_at__isnull=False)
+    assert Order.objects.get(order_id=refunded.order_id).status == "refunded"
+    assert refunded.coupon.status in {"unused", "expired"}
+    for campaign in Campaign.objects.exclude(status__in=["draft", "scheduled", "cancelled"]):
+        # Counters written by the engine agree with the rows it wrote.
+        assert campaign.issued_count == Coupon.objects.filter(campaign=campaign).count()
+    scheduled = Campaign.objects.get(status="scheduled")
+    assert started + timedelta(minutes=3) <= scheduled.claim_starts_at
+    assert scheduled.claim_starts_at <= timezone.now() + timedelta(minutes=3)
+    assert f"Campaign {scheduled.code} is scheduled to open at " in printed
+    assert re.search(r"^\s+admin\s+login: admin\s+password: \S+$", printed, re.M)
+    assert re.search(r"^\s+marketer API token: \w{40}$", printed, re.M)
+    assert re.search(r"^\s+integration API token: \w{40}$", printed, re.M)
+
+
+def test_the_printed_claim_answers_201_and_then_200_with_the_same_coupon():
+    # given
+    printed = prepare_demo()
+    url, token, body = printed_claim(printed)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    path = url.split("127.0.0.1:8000", 1)[1]
+
+    # when
+    first = client.post(path, body, format="json")
+    second = client.post(path, body, format="json")
+
+    # then
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["code"] == second.json()["code"]
+    assert first.json()["customer"] == body["customer"]
+    assert Grant.objects.filter(idempotency_key=body["idempotency_key"]).count() == 1
+
+
+def test_a_rerun_keeps_the_data_and_schedules_a_fresh_opening_campaign():
+    # given
+    first_printed = prepare_demo()
+    customers = Customer.objects.count()
+    grants = Grant.objects.count()
+    first_opening = Campaign.objects.get(status="scheduled")
+
+    # when
+    printed = prepare_demo()
+
+    # then
+    assert "Marketing already set up: kept as it is." in printed
+    assert (Customer.objects.count(), Grant.objects.count()) == (customers, grants)
+    first_opening.refresh_from_db()
+    assert first_opening.status == "finished"
+    fresh = Campaign.objects.get(status="scheduled")
+    assert fresh.code != first_opening.code
+    # Each start prints a new idempotency key, for a customer who can still claim.
+    assert (
+        printed_claim(printed)[2]["idempotency_key"]
+        != (printed_claim(first_printed)[2]["idempotency_key"])
+    )
+    assert not Coupon.objects.filter(
+        Q(customer__customer_id=printed_claim(printed)[2]["customer"]),
+        campaign__code="weekend-treats",
+    ).exists()

@@ -13,8 +13,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-install: $(BIN)/python
+# Reinstalled only when the dependencies change (the stamp is newer than both files).
+install: $(VENV)/.installed
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml requirements/constraints.txt
 	$(BIN)/pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	touch $@
 
 # The whole product: its own PostgreSQL (unless DATABASE_URL is set), demo data, the site,
 # a Celery worker and beat. Ctrl-C stops everything; a rerun reuses the data.

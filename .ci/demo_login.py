@@ -13,9 +13,9 @@ with open(printed_file) as printed_lines:
     printed = printed_lines.read()
 # create_demo_users prints "<role>  login: <user>  password: <pw>" and "<user> API token: <key>".
 LOGIN_LINE = r"^\s*(\w+)\s+login:\s+(\S+)\s+password:\s+(\S+)"
-TOKEN_LINE = r"^\s*(\w+) API token: (\w+)"
+KEY_LINE = r"^\s*(\w+) API token: (\w+)"
 logins = {role: (user, pw) for role, user, pw in re.findall(LOGIN_LINE, printed, re.M)}
-tokens = dict(re.findall(TOKEN_LINE, printed, re.M))
+tokens = dict(re.findall(KEY_LINE, printed, re.M))
 
 
 def session_for(login_path: str, user: str, password: str):

@@ -3,6 +3,7 @@
 import os
 
 import pytest
+from django.db import connections
 from playwright.sync_api import sync_playwright
 
 # Playwright's sync API keeps an asyncio loop running in this thread; Django refuses ORM
@@ -35,6 +36,10 @@ def browser():
         )
         yield chromium
         chromium.close()
+        # ORM calls the test made while Playwright ran got connections of their own (see
+        # above); closed here, in that same context, or the test database cannot be dropped
+        # at the end of the session ("being accessed by other users").
+        connections.close_all()
 
 
 class PageProblems(list):

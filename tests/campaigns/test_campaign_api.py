@@ -718,6 +718,7 @@ def test_schema_of_the_campaigns_api_generates_without_warnings():
         "/api/v1/campaigns/{code}/pause/",
         "/api/v1/campaigns/{code}/resume/",
         "/api/v1/campaigns/{code}/schedule/",
+        "/api/v1/campaigns/{code}/start/",
         "/api/v1/claims/",
         "/api/v1/coupon-templates/",
         "/api/v1/coupon-templates/{code}/",

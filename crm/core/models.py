@@ -23,7 +23,7 @@ class Job(TimeStampedModel):
     """Progress of one long piece of work (an import, a refresh, a push).
 
     Progress lives here, not in Celery's result backend, so the page can poll it and it
-    works the same in eager mode (demo, SQLite) and with a real worker.
+    works the same whatever the broker, and with tasks run inline (tests).
     """
 
     kind = models.CharField(max_length=40)

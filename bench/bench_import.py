@@ -20,7 +20,10 @@ customers; `--orders N` for a smaller run) and imports it into a dedicated datab
 The two run interleaved (harness.interleave) after a warm-up, with the customer-data
 tables truncated before each run; medians of `--runs` runs are reported. Then the product
 imports the same file again into the loaded tables: it must add 0 rows, and its time is
-compared with the first import (target <= 1.5x).
+compared with the first import (target <= 1.5x). Last, into emptied tables, one more
+import and right after it a segment preview ("no paid order as of 1 July 2025": a past
+as_of, so rebuilt from the orders) run twice: the first preview after an import must be
+within 1.5x of the same preview again (fresh planner statistics, crm.services.statistics).
 
     .venv/bin/python bench/bench_import.py                 # full size
     .venv/bin/python bench/bench_import.py --orders 100000 --runs 3
@@ -190,6 +193,24 @@ def time_metrics_recompute() -> list[float]:
     return seconds
 
 
+def time_preview() -> tuple[int, float]:
+    """A segment preview as the builder runs it: one rule as of a past date, counted."""
+    from django.db import transaction
+
+    from crm.models import Customer
+    from segments.compiler import compile_rule_tree
+    from segments.rules import parse_rule_tree
+    from segments.services import query_settings
+
+    node = parse_rule_tree({"field": "order_count", "op": "eq", "value": 0})
+    as_of = datetime(2025, 7, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    started = time.perf_counter()
+    with transaction.atomic():
+        query_settings.apply_segment_query_settings()
+        count = Customer.objects.filter(compile_rule_tree(node, as_of=as_of)).count()
+    return count, time.perf_counter() - started
+
+
 def count_rows() -> tuple[int, int]:
     from crm.models import Customer, Order
 
@@ -251,6 +272,14 @@ def main() -> None:
     after = count_rows()
     reimport = median(reimports)
 
+    # The first preview after an import, against the same preview again.
+    truncate()
+    run_product(path, now)
+    first_count, first_preview = time_preview()
+    again_count, again_preview = time_preview()
+    if first_count != again_count:
+        sys.exit("FAIL: the two previews counted differently")
+
     rows = [
         {
             "case": "product import",
@@ -293,6 +322,10 @@ def main() -> None:
     print(
         f"re-import: customers {before[0]:,} -> {after[0]:,}, orders {before[1]:,} -> "
         f"{after[1]:,}; last re-import: {result.summary()}"
+    )
+    print(
+        f"first preview after the import: {first_preview:.3f} s, again {again_preview:.3f} s "
+        f"({first_preview / again_preview:.2f}x, target <= 1.5x); {first_count:,} customers"
     )
     if after != before or result.created or result.updated:
         sys.exit("FAIL: the re-import changed rows")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import (
     Case,
     CharField,
@@ -26,6 +27,7 @@ from django.db.models import (
 from django.db.models.functions import Concat, Left, Length, Right, StrIndex, Substr
 from django.db.models.lookups import GreaterThanOrEqual
 
+from crm import measures
 from crm.core.models import Job
 from crm.enums import ImportKind, LifecycleStage
 from crm.models import BehaviourEvent, Customer, Order, StageChange
@@ -62,6 +64,16 @@ class BaseCounts:
 class StageCount:
     stage: str
     label: str
+    customers: int
+
+
+@dataclass(frozen=True)
+class StageFlow:
+    """How many customers were in `from_stage` at a period's start and in `to_stage` at
+    its end."""
+
+    from_stage: str
+    to_stage: str
     customers: int
 
 
@@ -175,6 +187,44 @@ def lifecycle_stage_counts() -> list[StageCount]:
         StageCount(stage=stage.value, label=stage.label, customers=counts.get(stage.value, 0))
         for stage in LifecycleStage
     ]
+
+
+def stage_flows(*, start: datetime, end: datetime) -> list[StageFlow]:
+    """Customers by (stage at `start`, stage at `end`), every pair that holds someone,
+    staying ones included, in rule order.
+
+    Both stages come from the stage definition (crm.measures) at the period's ends, so
+    history imported today has flows too; the recorded stage changes are not read.
+    Customers without a paid order at a moment are `potential` then.
+    """
+    thresholds = measures.current_thresholds()
+
+    def stages_at(moment: datetime) -> measures.Sql:
+        stage = measures.lifecycle_stage(measures.ORDER_ALIAS, thresholds, as_of=moment)
+        source = measures.paid_orders_up_to(as_of=moment).clause
+        return measures.Sql(
+            f"SELECT o.customer_id, {stage.text} AS stage {source.text} GROUP BY o.customer_id",
+            (*stage.params, *source.params),
+        )
+
+    before, after = stages_at(start), stages_at(end)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT COALESCE(b.stage, 'potential'), COALESCE(a.stage, 'potential'), COUNT(*)
+            FROM crm_customer c
+            LEFT JOIN ({before.text}) b ON b.customer_id = c.id
+            LEFT JOIN ({after.text}) a ON a.customer_id = c.id
+            GROUP BY 1, 2
+            """,
+            (*before.params, *after.params),
+        )
+        rows = cursor.fetchall()
+    order = [stage.value for stage in LifecycleStage]
+    return sorted(
+        (StageFlow(from_stage=b, to_stage=a, customers=n) for b, a, n in rows),
+        key=lambda flow: (order.index(flow.from_stage), order.index(flow.to_stage)),
+    )
 
 
 def recent_jobs(*, limit: int = 8) -> list[Job]:

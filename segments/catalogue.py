@@ -167,7 +167,7 @@ class FieldSpec:
     choices: tuple[tuple[str, str], ...] = ()
     minimum: int | Decimal | None = None
     maximum: int | Decimal | None = None
-    # False for labels that only exist as today's values (no history to rebuild them from).
+    # False for fields with no history (profile attributes, tags): today's value always.
     follows_as_of: bool = True
     help_text: str = ""
     # Set for fields over per-customer aggregates (counts, sums, first/last times); the

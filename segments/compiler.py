@@ -80,9 +80,11 @@ def _compile_all_of(children: tuple[Node, ...], context: CompileContext) -> list
     indexes = list(terms)
     merged: dict[int, Q] = {}
     absorbed: set[int] = set()
-    for group in mergeable_groups([terms[index] for index in indexes]):
+    for row_set, group in mergeable_groups([terms[index] for index in indexes]):
         first, *others = [indexes[position] for position in group]
-        merged[first] = merged_condition([terms[first], *(terms[index] for index in others)])
+        merged[first] = merged_condition(
+            [terms[first], *(terms[index] for index in others)], row_set=row_set
+        )
         absorbed.update(others)
     return [
         merged[index] if index in merged else _compile(child, context)

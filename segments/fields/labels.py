@@ -1,24 +1,53 @@
-"""Label fields: lifecycle stage, RFM group, value tier, preferences, segment membership.
+"""Label fields: lifecycle stage, new/returning, value tier, RFM, preferences, segment
+membership.
 
-lifecycle_stage follows as_of: with an explicit as_of it is the stage of the last recorded
-StageChange at or before as_of (none: potential, the stage every customer starts in).
-The other labels exist only as today's values on Customer (crm.services.metrics keeps no
-history of them), so they read the stored columns whatever the as_of; the catalogue says so
-(`follows_as_of` False) for the builder to show.
+Every label here is derived from orders and follows as_of, through its one definition in
+crm.measures (SPEC §2: stored columns are a cache of today's values, never the source of a
+past answer):
+- `as_of_is_now`: the column stored on Customer by crm.services.metrics (the fastest).
+- otherwise, the definition evaluated over the paid orders at or before as_of, with today's
+  lifecycle settings:
+  - the per-customer aggregates (stage, new/returning, value tier, weekend buyer, promotion
+    sensitivity) are AggregateTerms over those orders, so sibling conditions on them and on
+    unwindowed purchase fields share one GROUP BY (segments.fields.aggregates);
+  - the preferences and RFM (ranked per customer, or tiled over every buyer) are semi-joins
+    on their crm.measures query.
+A customer without a paid order at as_of has the measure's WITHOUT_ORDERS value (stage
+potential, tier none, unknown preferences and RFM), decided while compiling.
 """
 
 import operator
+from collections.abc import Callable
 from decimal import Decimal
 from functools import reduce
 from typing import TYPE_CHECKING
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import (
+    BooleanField,
+    CharField,
+    DecimalField,
+    Exists,
+    Expression,
+    F,
+    OuterRef,
+    Q,
+)
+from django.db.models.expressions import RawSQL
 
-from crm.enums import LifecycleStage, RfmGroup, ValueTier
-from crm.models import StageChange
+from crm import measures
+from crm.enums import Daypart, LifecycleStage, RfmGroup, ValueTier
+from crm.measures import OrderColumns, Sql
+from crm.models import Order
 from segments.catalogue import CompileContext, register_field
 from segments.enums import FieldFamily, Operator, SegmentKind, ValueType
-from segments.fields.lookups import column_condition
+from segments.fields.aggregates import (
+    MEASURE,
+    AggregateTerm,
+    RowSet,
+    aggregate_condition,
+    customers_with_rows,
+)
+from segments.fields.lookups import column_condition, comparison, zero_matches
 from segments.models import SegmentMember
 
 if TYPE_CHECKING:
@@ -27,46 +56,90 @@ if TYPE_CHECKING:
 Op = Operator
 CHOICE = frozenset({Op.EQ, Op.NE, Op.IN, Op.NOT_IN})
 TEXT = frozenset({Op.EQ, Op.NE, Op.IN, Op.NOT_IN, Op.IS_NULL})
-CURRENT_ONLY = " Today's value, whatever the evaluation date."
+SCORE = frozenset({Op.EQ, Op.NE, Op.GT, Op.GTE, Op.LT, Op.LTE, Op.BETWEEN, Op.IN, Op.NOT_IN})
 
 
-@register_field(
-    name="lifecycle_stage",
-    label="Lifecycle stage",
-    family=FieldFamily.LABELS,
-    value_type=ValueType.CHOICE,
-    operators=CHOICE,
-    choices=tuple(LifecycleStage.choices),
-)
-def _compile_lifecycle_stage(condition: "Condition", context: CompileContext) -> Q:
-    if context.as_of_is_now:
-        return column_condition(condition, context, column="lifecycle_stage")
-    stages = set(condition.value) if condition.op == Op.IN else {condition.value}
-    changes = StageChange.objects.filter(changed_at__lte=context.as_of)
-    # Ties on changed_at (two recomputes at the same as_of) go to the later row.
-    superseded = changes.filter(customer=OuterRef("customer")).filter(
-        Q(changed_at__gt=OuterRef("changed_at"))
-        | Q(changed_at=OuterRef("changed_at"), pk__gt=OuterRef("pk"))
-    )
-    latest = changes.filter(~Exists(superseded))
-    matched = Q(pk__in=latest.filter(to_stage__in=stages).values("customer"))
-    if LifecycleStage.POTENTIAL in stages:
-        matched |= ~Q(pk__in=changes.values("customer"))
-    return matched
+class OrderMeasure(Expression):
+    """A crm.measures aggregate of one customer's paid orders, in a grouped Order query."""
+
+    contains_aggregate = True
+
+    def __init__(self, build: Callable[[OrderColumns], Sql], output_field) -> None:
+        super().__init__(output_field=output_field)
+        self.build = build
+        self.columns = [F("placed_at"), F("amount"), F("coupon_code")]
+
+    def get_source_expressions(self):
+        return self.columns
+
+    def set_source_expressions(self, expressions):
+        self.columns = list(expressions)
+
+    def get_group_by_cols(self):
+        return []
+
+    def as_sql(self, compiler, connection):
+        names = []
+        for column in self.columns:
+            sql, params = compiler.compile(column)
+            if params:
+                raise ValueError("an order column compiled with parameters")
+            names.append(sql)
+        measure = self.build(OrderColumns(*names))
+        return measure.text, list(measure.params)
 
 
-def _stored_label(
+def _paid_orders_up_to(context: CompileContext):
+    return Order.objects.paid().filter(context.window_filter("placed_at", None))
+
+
+def _without_orders_matches(name: str, op: Operator, value) -> bool:
+    """Whether a customer without a paid order (the measure's WITHOUT_ORDERS value) meets
+    a positive comparison."""
+    nothing = measures.WITHOUT_ORDERS[name]
+    return nothing is not None and zero_matches(op, value, zero=nothing)
+
+
+def _order_measure_field(
     name: str,
     label: str,
+    build: Callable[[OrderColumns, CompileContext], Sql],
     *,
     value_type: ValueType,
     operators: frozenset[Operator],
+    output_field,
     nullable: bool = False,
-    help_text: str = "",
     **options,
 ) -> None:
-    def compile_label(condition: "Condition", context: CompileContext) -> Q:
-        return column_condition(condition, context, column=name, nullable=nullable)
+    """A label that is one aggregate of a customer's paid orders (see the docstring)."""
+
+    def term(condition: "Condition", context: CompileContext) -> AggregateTerm | None:
+        if context.as_of_is_now or condition.op == Op.IS_NULL:
+            return None
+        op, value = condition.op, condition.value
+        return AggregateTerm(
+            rows=_paid_orders_up_to(context),
+            row_set=RowSet(table="orders", period=context.window_range(None)),
+            customer="customer",
+            measure=OrderMeasure(lambda columns: build(columns, context), output_field),
+            matched=lambda alias: comparison(alias, op, value),
+            matches_customers_without_rows=_without_orders_matches(name, op, value),
+        )
+
+    def compile_measure(condition: "Condition", context: CompileContext) -> Q:
+        if context.as_of_is_now:
+            return column_condition(condition, context, column=name, nullable=nullable)
+        if condition.op == Op.IS_NULL:
+            # Unknown exactly for the customers without a paid order at as_of.
+            return ~customers_with_rows(_paid_orders_up_to(context), customer="customer")
+        found = term(condition, context)
+        return aggregate_condition(
+            found.rows,
+            customer=found.customer,
+            measure=found.measure,
+            matched=found.matched(MEASURE),
+            matches_customers_without_rows=found.matches_customers_without_rows,
+        )
 
     register_field(
         name=name,
@@ -74,60 +147,195 @@ def _stored_label(
         family=FieldFamily.LABELS,
         value_type=value_type,
         operators=operators,
-        follows_as_of=False,
-        help_text=help_text + CURRENT_ONLY,
+        merge_term=term,
         **options,
-    )(compile_label)
+    )(compile_measure)
 
 
-_stored_label(
-    "rfm_group",
-    "RFM group",
-    value_type=ValueType.CHOICE,
-    operators=CHOICE | {Op.IS_NULL},
-    choices=tuple(RfmGroup.choices),
-    help_text="Named group from the recency and frequency scores; unknown without orders.",
-)
-_stored_label(
-    "value_tier",
-    "Value tier",
+def _customer_values_field(
+    name: str,
+    label: str,
+    query: Callable[[CompileContext], Sql],
+    *,
+    value_type: ValueType,
+    operators: frozenset[Operator],
+    nullable: bool = False,
+    **options,
+) -> None:
+    """A label ranked or tiled over many orders or customers: a semi-join on the crm.measures
+    query of (customer_id, value) rows, which holds only the customers with a known value."""
+
+    def compile_values(condition: "Condition", context: CompileContext) -> Q:
+        if context.as_of_is_now:
+            return column_condition(condition, context, column=name, nullable=nullable)
+        values = query(context)
+        if condition.op == Op.IS_NULL:
+            return ~_customers_in(values, "")
+        matched, params = _sql_comparison(condition.op, condition.value)
+        if _without_orders_matches(name, condition.op, condition.value):
+            negated = Sql(f"NOT (value {matched})", params)
+            return ~_customers_in(values, negated.text, negated.params)
+        return _customers_in(values, f"value {matched}", params)
+
+    register_field(
+        name=name,
+        label=label,
+        family=FieldFamily.LABELS,
+        value_type=value_type,
+        operators=operators,
+        **options,
+    )(compile_values)
+
+
+def _customers_in(values: Sql, condition: str, params: tuple = ()) -> Q:
+    where = f" WHERE {condition}" if condition else ""
+    # The text comes from crm.measures and this module only; values are bound parameters.
+    return Q(
+        pk__in=RawSQL(  # noqa: S611
+            f"SELECT customer_id FROM ({values.text}) customer_values{where}",
+            (*values.params, *params),
+        )
+    )
+
+
+def _sql_comparison(op: Operator, value) -> tuple[str, tuple]:
+    """A positive operator on the `value` column of a (customer_id, value) query."""
+    match op:
+        case Op.EQ:
+            return "= %s", (value,)
+        case Op.IN:
+            return "= ANY(%s)", (list(value),)
+        case Op.GT | Op.GTE | Op.LT | Op.LTE:
+            symbol = {Op.GT: ">", Op.GTE: ">=", Op.LT: "<", Op.LTE: "<="}[op]
+            return f"{symbol} %s", (value,)
+        case Op.BETWEEN:
+            return "BETWEEN %s AND %s", tuple(value)
+    raise ValueError(f"{op} is not a comparison")
+
+
+_order_measure_field(
+    "lifecycle_stage",
+    "Lifecycle stage",
+    lambda columns, context: measures.lifecycle_stage(
+        columns, measures.current_thresholds(), as_of=context.as_of
+    ),
     value_type=ValueType.CHOICE,
     operators=CHOICE,
+    output_field=CharField(),
+    choices=tuple(LifecycleStage.choices),
+    help_text="From the paid orders up to the evaluation date and the lifecycle settings.",
+)
+_order_measure_field(
+    "is_returning",
+    "Returning customer",
+    lambda columns, context: measures.is_returning(columns),
+    value_type=ValueType.BOOLEAN,
+    operators=frozenset({Op.EQ}),
+    output_field=BooleanField(),
+    help_text="True from the second paid order; false for new customers and prospects.",
+)
+_order_measure_field(
+    "value_tier",
+    "Value tier",
+    lambda columns, context: measures.value_tier(columns, measures.current_thresholds()),
+    value_type=ValueType.CHOICE,
+    operators=CHOICE,
+    output_field=CharField(),
     choices=tuple(ValueTier.choices),
     help_text="From total spent and the thresholds in the lifecycle settings.",
 )
-_stored_label(
-    "preferred_category",
-    "Preferred category",
-    value_type=ValueType.TEXT,
-    operators=TEXT,
-    help_text="The category with the largest share of spend.",
-)
-_stored_label(
-    "preferred_channel",
-    "Preferred channel",
-    value_type=ValueType.TEXT,
-    operators=TEXT,
-    help_text="The channel of most paid orders.",
-)
-_stored_label(
+_order_measure_field(
     "promotion_sensitivity",
     "Promotion sensitivity",
+    lambda columns, context: measures.promotion_sensitivity(columns),
     value_type=ValueType.DECIMAL,
     operators=frozenset({Op.EQ, Op.NE, Op.GT, Op.GTE, Op.LT, Op.LTE, Op.BETWEEN, Op.IS_NULL}),
+    output_field=DecimalField(max_digits=6, decimal_places=4),
     nullable=True,
     minimum=Decimal(0),
     maximum=Decimal(1),
     help_text="Share of paid orders that used a coupon, 0 to 1; unknown without orders.",
 )
-_stored_label(
+_order_measure_field(
     "weekend_buyer",
     "Weekend buyer",
+    lambda columns, context: measures.weekend_buyer(columns),
     value_type=ValueType.BOOLEAN,
     operators=frozenset({Op.EQ, Op.IS_NULL}),
+    output_field=BooleanField(),
     nullable=True,
     help_text="True when most paid orders fall on a weekend; unknown without orders.",
 )
+_customer_values_field(
+    "preferred_category",
+    "Preferred category",
+    lambda context: measures.preferred_categories(as_of=context.as_of),
+    value_type=ValueType.TEXT,
+    operators=TEXT,
+    help_text="The category with the largest share of spend.",
+)
+_customer_values_field(
+    "preferred_channel",
+    "Preferred channel",
+    lambda context: measures.preferred_channels(as_of=context.as_of),
+    value_type=ValueType.TEXT,
+    operators=TEXT,
+    help_text="The channel of most paid orders.",
+)
+_customer_values_field(
+    "usual_daypart",
+    "Usual time of day",
+    lambda context: measures.usual_dayparts(as_of=context.as_of),
+    value_type=ValueType.CHOICE,
+    operators=TEXT,
+    choices=tuple(Daypart.choices),
+    help_text="The local time of day of most paid orders.",
+)
+
+
+# The scores each RFM field needs: the group reads recency and frequency.
+RFM_SCORES_NEEDED = {
+    "rfm_group": "rf",
+    "rfm_recency": "r",
+    "rfm_frequency": "f",
+    "rfm_monetary": "m",
+}
+
+
+def _rfm_column(column: str) -> Callable[[CompileContext], Sql]:
+    def query(context: CompileContext) -> Sql:
+        scores = measures.rfm_at(as_of=context.as_of, scores=RFM_SCORES_NEEDED[column])
+        return Sql(f"SELECT customer_id, {column} AS value FROM ({scores.text}) rfm", scores.params)
+
+    return query
+
+
+_customer_values_field(
+    "rfm_group",
+    "RFM group",
+    _rfm_column("rfm_group"),
+    value_type=ValueType.CHOICE,
+    operators=CHOICE | {Op.IS_NULL},
+    choices=tuple(RfmGroup.choices),
+    help_text="Named group from the recency and frequency scores; unknown without orders.",
+)
+for _score, _label in (
+    ("rfm_recency", "RFM recency score"),
+    ("rfm_frequency", "RFM frequency score"),
+    ("rfm_monetary", "RFM monetary score"),
+):
+    _customer_values_field(
+        _score,
+        _label,
+        _rfm_column(_score),
+        value_type=ValueType.INTEGER,
+        operators=SCORE | {Op.IS_NULL},
+        nullable=True,
+        minimum=1,
+        maximum=5,
+        help_text="1 to 5, the quintile among the customers with a paid order; unknown "
+        "without orders.",
+    )
 
 
 @register_field(

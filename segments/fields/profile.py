@@ -1,7 +1,9 @@
 """Profile fields: who the customer is, read from Customer's own columns and tags.
 
-Profile values carry no history, so they read today's columns whatever the as_of; age is
-the exception that moves with time and is computed from birth_date as of as_of.
+Profile values carry no history, so they read today's columns whatever the as_of, and the
+catalogue says so (`follows_as_of` False, shown in the builder). Age and birth month move
+with as_of (computed from birth_date at that moment), and registered_at is a fixed moment:
+those follow as_of. No order-derived field is a profile field.
 """
 
 from calendar import isleap
@@ -26,6 +28,11 @@ TEXT = frozenset({Op.EQ, Op.NE, Op.IN, Op.NOT_IN, Op.IS_NULL})
 CHOICE = frozenset({Op.EQ, Op.NE, Op.IN, Op.NOT_IN})
 TIME = frozenset({Op.BEFORE, Op.AFTER, Op.BETWEEN, Op.WITHIN_LAST_DAYS, Op.IS_NULL})
 SET = frozenset({Op.HAS, Op.NOT_HAS})
+NO_HISTORY = "Today's value: the profile keeps no history of it."
+
+
+def _no_history(help_text: str) -> str:
+    return f"{help_text} {NO_HISTORY}".strip()
 
 
 def _text_field(name: str, label: str, help_text: str) -> None:
@@ -40,7 +47,8 @@ def _text_field(name: str, label: str, help_text: str) -> None:
         family=FieldFamily.PROFILE,
         value_type=ValueType.TEXT,
         operators=TEXT,
-        help_text=help_text,
+        follows_as_of=False,
+        help_text=_no_history(help_text),
     )(compile_text)
 
 
@@ -58,6 +66,8 @@ _text_field("acquisition_channel", "Acquisition channel", "Where the customer fi
     value_type=ValueType.CHOICE,
     operators=CHOICE | {Op.IS_NULL},
     choices=tuple((value, label) for value, label in Gender.choices if value),
+    follows_as_of=False,
+    help_text=NO_HISTORY,
 )
 def _compile_gender(condition: "Condition", context: CompileContext) -> Q:
     return column_condition(condition, context, column="gender")
@@ -141,6 +151,8 @@ def _compile_birth_month(condition: "Condition", context: CompileContext) -> Q:
     family=FieldFamily.PROFILE,
     value_type=ValueType.BOOLEAN,
     operators=frozenset({Op.EQ}),
+    follows_as_of=False,
+    help_text=NO_HISTORY,
 )
 def _compile_is_member(condition: "Condition", context: CompileContext) -> Q:
     return column_condition(condition, context, column="is_member")
@@ -153,6 +165,8 @@ def _compile_is_member(condition: "Condition", context: CompileContext) -> Q:
     value_type=ValueType.INTEGER,
     operators=NUMBER,
     minimum=0,
+    follows_as_of=False,
+    help_text=NO_HISTORY,
 )
 def _compile_points(condition: "Condition", context: CompileContext) -> Q:
     return column_condition(condition, context, column="points")
@@ -175,7 +189,8 @@ def _compile_registered_at(condition: "Condition", context: CompileContext) -> Q
     family=FieldFamily.PROFILE,
     value_type=ValueType.TEXT,
     operators=SET,
-    help_text="A manual tag such as vip.",
+    help_text=_no_history("A manual tag such as vip."),
+    follows_as_of=False,
 )
 def _compile_tag(condition: "Condition", context: CompileContext) -> Q:
     tagged = Customer.tags.through.objects.filter(
@@ -190,7 +205,8 @@ def _compile_tag(condition: "Condition", context: CompileContext) -> Q:
     family=FieldFamily.PROFILE,
     value_type=ValueType.TEXT,
     operators=SET,
-    help_text="Consent to be contacted through an off-site channel code, e.g. sms.",
+    help_text=_no_history("Consent to be contacted through an off-site channel code, e.g. sms."),
+    follows_as_of=False,
 )
 def _compile_consent(condition: "Condition", context: CompileContext) -> Q:
     """Only an explicit JSON true is consent; a missing code or any other value is not.

@@ -306,11 +306,20 @@
     for (const [family, label] of Object.entries(config.families)) {
       const group = el("optgroup", { label });
       for (const item of config.fields.filter((candidate) => candidate.family === family)) {
-        group.append(option(item.name, item.label, item.name === node.field));
+        // Fields with no history answer with today's value whatever the date (SPEC §2).
+        const label = item.follows_as_of ? item.label : `${item.label} (today's value)`;
+        group.append(option(item.name, label, item.name === node.field));
       }
       fieldSelect.append(group);
     }
     const row = el("div", { class: "condition-row" }, node.negated ? el("span", { class: "not-badge", text: "NOT" }) : null, fieldSelect);
+    if (spec && !spec.follows_as_of) {
+      row.append(el("span", {
+        class: "no-history-badge",
+        title: "This field keeps no history: a past date still reads today's value.",
+        text: "no history",
+      }));
+    }
     if (spec) {
       row.append(el("select", {
         class: "rule-op", "aria-label": "Operator",

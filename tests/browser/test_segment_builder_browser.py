@@ -71,8 +71,9 @@ def test_marketer_builds_a_nested_rule_sees_the_count_saves_and_reopens_it(live_
     first = root.locator(":scope > .group-children > li > .rule-condition").nth(0)
     first.locator("select.rule-field").select_option("city")
     first.locator("input.rule-value").fill("Shanghai")
-    # then the count follows
+    # then the count follows, and the city says it keeps no history
     expect(count).to_have_text("4")
+    expect(first.locator(".no-history-badge")).to_have_text("no history")
     expect(page.locator("#preview-share")).to_have_text("80.0% of 5 customers")
 
     # when an "any of" group holds "tagged vip" and "is a member"

@@ -304,7 +304,7 @@ def test_a_repeated_order_id_keeps_the_last_row_and_reports_the_earlier_one(tmp_
         pytest.param(
             "order_id,customer_id,placed_at,amount,colour\nO1,C1,2026-03-01,1,red\n",
             'Unknown column "colour" in the header. The orders columns are: order_id, '
-            "customer_id, placed_at, amount, channel, store, city, status.",
+            "customer_id, placed_at, amount, channel, store, city, status, coupon_code.",
             id="unknown-column",
         ),
         pytest.param(
@@ -320,7 +320,7 @@ def test_a_repeated_order_id_keeps_the_last_row_and_reports_the_earlier_one(tmp_
         pytest.param(
             "order_id,customer_id,placed_at,amount,\nO1,C1,2026-03-01,1,\n",
             "Column 5 of the header has no name. The orders columns are: order_id, "
-            "customer_id, placed_at, amount, channel, store, city, status.",
+            "customer_id, placed_at, amount, channel, store, city, status, coupon_code.",
             id="unnamed-column",
         ),
         pytest.param("", "The file is empty; its first line must be the header row.", id="empty"),

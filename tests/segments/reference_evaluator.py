@@ -7,8 +7,9 @@ that the compiled SQL selects exactly the customers this evaluator selects.
 
 Time rules as the SPEC words them: only rows at or before as_of count; `last_days` N is
 (as_of - N days, as_of]; from/to and date values are calendar dates in TIME_ZONE, compared on
-the row's local date; `days_since_last_order` is rounded down; a customer's lifecycle stage
-at as_of is the last recorded change at or before it (none: potential).
+the row's local date; `days_since_last_order` is rounded down. Every order-derived label
+(stage, new/returning, value tier, preferences, RFM) is computed from the orders at as_of by
+tests.reference_measures, whatever the stored columns or the stage history say.
 """
 
 from collections import defaultdict
@@ -20,10 +21,11 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from crm.models import BehaviourEvent, Customer, Order, OrderItem, StageChange
+from crm.models import BehaviourEvent, Customer, Order, OrderItem
 from segments.enums import Operator, SegmentKind
 from segments.models import SegmentMember
 from segments.rules import AllOf, AnyOf, Condition, Node, Not
+from tests import reference_measures
 
 Op = Operator
 CENT = Decimal("0.01")
@@ -45,6 +47,20 @@ class PlacedOrder:
     store: str
     channel: str
     items: list[Item] = field(default_factory=list)
+    coupon_code: str = ""
+
+    def as_measured(self) -> reference_measures.PlacedOrder:
+        return reference_measures.PlacedOrder(
+            placed_at=self.placed_at,
+            amount=self.amount,
+            status=self.status,
+            channel=self.channel,
+            coupon_code=self.coupon_code,
+            lines=tuple(
+                reference_measures.Line(item.category, item.quantity, item.unit_price)
+                for item in self.items
+            ),
+        )
 
 
 @dataclass
@@ -54,8 +70,10 @@ class Person:
     tags: set[str]
     orders: list[PlacedOrder]
     events: list[tuple[str, datetime]]
-    # Each change as changed_at, pk and to_stage, so max() finds the latest.
-    stage_changes: list[tuple[datetime, int, str]]
+
+    @property
+    def measured_orders(self) -> list[reference_measures.PlacedOrder]:
+        return [order.as_measured() for order in self.orders]
 
 
 @dataclass
@@ -73,7 +91,7 @@ def load_dataset() -> Dataset:
         )
     orders = defaultdict(list)
     for row in Order.objects.values(
-        "pk", "customer_id", "placed_at", "amount", "status", "store", "channel"
+        "pk", "customer_id", "placed_at", "amount", "status", "store", "channel", "coupon_code"
     ):
         orders[row["customer_id"]].append(
             PlacedOrder(
@@ -83,14 +101,12 @@ def load_dataset() -> Dataset:
                 row["store"],
                 row["channel"],
                 items[row["pk"]],
+                row["coupon_code"],
             )
         )
     events = defaultdict(list)
     for row in BehaviourEvent.objects.values("customer_id", "kind", "occurred_at"):
         events[row["customer_id"]].append((row["kind"], row["occurred_at"]))
-    changes = defaultdict(list)
-    for row in StageChange.objects.values("customer_id", "changed_at", "pk", "to_stage"):
-        changes[row["customer_id"]].append((row["changed_at"], row["pk"], row["to_stage"]))
     tags = defaultdict(set)
     for customer_id, name in Customer.tags.through.objects.values_list("customer_id", "tag__name"):
         tags[customer_id].add(name)
@@ -98,14 +114,7 @@ def load_dataset() -> Dataset:
     for segment_id, customer_id in SegmentMember.objects.values_list("segment_id", "customer_id"):
         members[segment_id].add(customer_id)
     people = [
-        Person(
-            row["id"],
-            row,
-            tags[row["id"]],
-            orders[row["id"]],
-            events[row["id"]],
-            changes[row["id"]],
-        )
+        Person(row["id"], row, tags[row["id"]], orders[row["id"]], events[row["id"]])
         for row in Customer.objects.values()
     ]
     return Dataset(people=people, snapshot_members=dict(members))
@@ -122,6 +131,14 @@ class _Judge:
     dataset: Dataset
     as_of: datetime
     zone: ZoneInfo
+    _rfm: dict | None = None
+
+    def rfm(self, person: Person) -> "reference_measures.Rfm | None":
+        if self._rfm is None:
+            self._rfm = reference_measures.rfm(
+                {p.pk: p.measured_orders for p in self.dataset.people}, self.as_of
+            )
+        return self._rfm.get(person.pk)
 
     def matches(self, node: Node, person: Person) -> bool:
         match node:
@@ -228,8 +245,36 @@ class _Judge:
                     and (condition.kind is None or kind == condition.kind)
                 )
             case "lifecycle_stage":
-                known = [change for change in person.stage_changes if change[0] <= self.as_of]
-                return max(known)[2] if known else "potential"
+                return reference_measures.stage(person.measured_orders, self.as_of)
+            case "value_tier":
+                return reference_measures.value_tier(person.measured_orders, self.as_of)
+            case "is_returning":
+                return reference_measures.is_returning(person.measured_orders, self.as_of)
+            case "weekend_buyer":
+                return reference_measures.weekend_buyer(
+                    person.measured_orders, self.as_of, self.zone
+                )
+            case "promotion_sensitivity":
+                return reference_measures.promotion_sensitivity(person.measured_orders, self.as_of)
+            case "preferred_channel":
+                return (
+                    reference_measures.preferred_channel(person.measured_orders, self.as_of) or None
+                )
+            case "preferred_category":
+                return (
+                    reference_measures.preferred_category(person.measured_orders, self.as_of)
+                    or None
+                )
+            case "usual_daypart":
+                return (
+                    reference_measures.usual_daypart(person.measured_orders, self.as_of, self.zone)
+                    or None
+                )
+            case "rfm_group" | "rfm_recency" | "rfm_frequency" | "rfm_monetary":
+                scores = self.rfm(person)
+                if scores is None:
+                    return None
+                return getattr(scores, name.removeprefix("rfm_"))
         value = row[name]
         if value == "" and name not in ("is_member",):
             return None

@@ -2,9 +2,11 @@
 reference evaluator selects, for random rule trees with NOT, nesting and windows.
 
 Datasets mix customers without orders, NULL and blank fields, unpaid orders, orders after
-as_of and instants on the window boundaries. Two runs: with an explicit as_of (everything
-rebuilt from orders and stage history) and with as_of_is_now after a metrics recompute (the
-stored columns answer), which also checks the compiler against crm.services.metrics.
+as_of and instants on the window and lifecycle boundaries. Two runs: with an explicit as_of
+(every order-derived field rebuilt from the orders at as_of; the stored labels and the stage
+history hold deliberately wrong values, which must not leak into the answer) and with
+as_of_is_now after a metrics recompute (the stored columns answer), which also checks the
+compiler against crm.services.metrics.
 """
 
 from datetime import date, datetime, timedelta
@@ -49,14 +51,23 @@ MOMENTS = [
     AS_OF - 30 * DAY,
     AS_OF - 30 * DAY + SECOND,
     AS_OF - 45 * DAY,
+    AS_OF - 60 * DAY,
+    AS_OF - 60 * DAY + SECOND,
+    AS_OF - 90 * DAY,
+    AS_OF - 90 * DAY - SECOND,
     AS_OF - 120 * DAY,
+    # A local Saturday and Sunday evening, a morning and an afternoon (Asia/Shanghai).
+    AS_OF - 3 * DAY,
+    AS_OF - 2 * DAY,
+    AS_OF - timedelta(hours=9),
+    AS_OF - timedelta(hours=3),
     *(
         local_midnight(day) + shift
         for day in (date(2026, 6, 1), date(2026, 6, 16), date(2026, 6, 30))
         for shift in (-SECOND, timedelta(0))
     ),
 ]
-AMOUNTS = [Decimal(text) for text in ("0", "0.01", "10", "33.33", "33.34", "100")]
+AMOUNTS = [Decimal(text) for text in ("0", "0.01", "10", "33.33", "33.34", "100", "499.99", "500")]
 BIRTH_DATES = [None, date(1996, 6, 30), date(1996, 7, 1), date(2000, 2, 29), date(1990, 3, 15)]
 DAY_VALUES = ["2026-06-01", "2026-06-15", "2026-06-30", "2026-06-16T00:00:00+08:00"]
 WINDOWS = [
@@ -87,11 +98,12 @@ orders = st.lists(
             "amount": st.sampled_from(AMOUNTS),
             "status": st.sampled_from(["paid", "paid", "refunded"]),
             "store": st.sampled_from(["", "S1"]),
-            "channel": st.sampled_from(["app", "web"]),
+            "channel": st.sampled_from(["app", "web", ""]),
+            "coupon_code": st.sampled_from(["", "", "C1"]),
             "items": items,
         }
     ),
-    max_size=4,
+    max_size=6,
 )
 customers = st.lists(
     st.fixed_dictionaries(
@@ -265,26 +277,58 @@ def leaves() -> st.SearchStrategy:
         condition("tag", st.sampled_from(["has", "not_has"]), st.sampled_from(["vip", "new"])),
         condition("consent", st.sampled_from(["has", "not_has"]), "sms"),
         condition(
+            "in_segment",
+            st.sampled_from(["eq", "ne"]),
+            st.sampled_from(list(SEGMENT_PLACEHOLDERS)),
+        ),
+    )
+    # Derived from orders: rebuilt at as_of (never the stored columns, never the history).
+    labels = st.one_of(
+        condition(
             "lifecycle_stage",
             st.sampled_from(["in", "not_in"]),
             st.lists(
-                st.sampled_from(["potential", "new", "growing", "churned"]),
+                st.sampled_from(
+                    ["potential", "new", "growing", "declining", "mature", "silent", "churned"]
+                ),
                 min_size=1,
-                max_size=2,
+                max_size=3,
             ),
         ),
         condition(
-            "rfm_group", st.sampled_from(["eq", "ne"]), st.sampled_from(["champions", "at_risk"])
+            "rfm_group",
+            st.sampled_from(["eq", "ne"]),
+            st.sampled_from(["champions", "at_risk", "hibernating", "new_customers", "loyal"]),
         ),
         condition("rfm_group", "is_null", st.booleans()),
-        numeric("promotion_sensitivity", ["0", "0.5", "1"]),
+        numeric("rfm_recency", [1, 2, 3, 4, 5]),
+        numeric("rfm_frequency", [1, 3, 5]),
+        numeric("rfm_monetary", [1, 2, 4, 5]),
+        condition("rfm_monetary", "is_null", st.booleans()),
+        condition(
+            "value_tier",
+            st.sampled_from(["in", "not_in"]),
+            st.lists(st.sampled_from(["none", "low", "medium", "high"]), min_size=1, max_size=2),
+        ),
+        condition("is_returning", "eq", st.booleans()),
+        numeric("promotion_sensitivity", ["0", "0.3333", "0.5", "1"]),
         condition("promotion_sensitivity", "is_null", st.booleans()),
         condition("weekend_buyer", "eq", st.booleans()),
         condition("weekend_buyer", "is_null", st.booleans()),
         condition(
-            "in_segment",
+            "preferred_category", st.sampled_from(["eq", "ne"]), st.sampled_from(["nuts", "tea"])
+        ),
+        condition("preferred_category", "is_null", st.booleans()),
+        condition(
+            "preferred_channel",
+            st.sampled_from(["in", "not_in"]),
+            st.lists(st.sampled_from(["app", "web"]), min_size=1, max_size=2),
+        ),
+        condition("preferred_channel", "is_null", st.booleans()),
+        condition(
+            "usual_daypart",
             st.sampled_from(["eq", "ne"]),
-            st.sampled_from(list(SEGMENT_PLACEHOLDERS)),
+            st.sampled_from(["morning", "afternoon", "evening", "night"]),
         ),
     )
     history = st.one_of(
@@ -313,7 +357,7 @@ def leaves() -> st.SearchStrategy:
             kind=st.sampled_from([None, "visit", "add_to_cart"]),
         ),
     )
-    return st.one_of(profile, history, history)
+    return st.one_of(profile, labels, history, history)
 
 
 def rule_trees() -> st.SearchStrategy:
@@ -345,6 +389,23 @@ def sibling_aggregates() -> st.SearchStrategy:
             time_condition("last_order_at"),
             time_condition("first_order_at"),
             numeric("event_count", [0, 1, 2], window=window, kind=st.just("visit")),
+            # Labels that are aggregates of all the paid orders up to as_of: they merge with
+            # the unwindowed, unscoped purchase conditions.
+            condition(
+                "lifecycle_stage",
+                st.sampled_from(["in", "not_in"]),
+                st.lists(
+                    st.sampled_from(["potential", "new", "growing", "silent", "churned"]),
+                    min_size=1,
+                    max_size=2,
+                ),
+            ),
+            condition(
+                "value_tier", st.sampled_from(["eq", "ne"]), st.sampled_from(["none", "low"])
+            ),
+            condition("weekend_buyer", "eq", st.booleans()),
+            condition("is_returning", "eq", st.booleans()),
+            numeric("promotion_sensitivity", ["0", "0.5"]),
         )
         child = st.one_of(leaf, leaf, leaf.map(lambda node: {"not": node}))
         return st.lists(child, min_size=2, max_size=4).map(lambda nodes: {"all": nodes})

@@ -37,13 +37,28 @@ SPEC_FIELDS = {
     "consent",
     "in_segment",
 }
+# Beyond the SPEC's list: the other order-derived labels of SPEC §1.
+DERIVED_FIELDS = {"is_returning", "usual_daypart", "rfm_recency", "rfm_frequency", "rfm_monetary"}
+# Fields with no history of their own (SPEC §2): today's value, whatever the date.
+NO_HISTORY = {
+    "city",
+    "region",
+    "occupation",
+    "member_tier",
+    "acquisition_channel",
+    "gender",
+    "is_member",
+    "points",
+    "tag",
+    "consent",
+}
 
 
 def test_catalogue_lists_every_available_spec_field_as_json():
     # when
     catalogue = json.loads(json.dumps(field_catalogue()))
     # then
-    assert {field["name"] for field in catalogue} == SPEC_FIELDS
+    assert {field["name"] for field in catalogue} == SPEC_FIELDS | DERIVED_FIELDS
     assert [field["family"] for field in catalogue] == sorted(
         (field["family"] for field in catalogue),
         key=["profile", "purchases", "behaviour", "labels"].index,
@@ -73,7 +88,19 @@ def test_catalogue_describes_operators_choices_and_options_of_a_field():
     assert by_name["lifecycle_stage"]["choices"][0] == {"value": "potential", "label": "Potential"}
     assert by_name["event_count"]["kinds"][3] == {"value": "add_to_cart", "label": "Add to cart"}
     assert by_name["promotion_sensitivity"]["maximum"] == "1"
-    assert by_name["rfm_group"]["follows_as_of"] is False
+    assert by_name["rfm_group"]["follows_as_of"] is True
+
+
+def test_only_profile_attributes_and_tags_say_they_have_no_history():
+    # when
+    catalogue = field_catalogue()
+    # then
+    assert {field["name"] for field in catalogue if not field["follows_as_of"]} == NO_HISTORY
+    assert all(field["family"] == "profile" for field in catalogue if not field["follows_as_of"])
+    by_name = {field["name"]: field for field in catalogue}
+    assert by_name["member_tier"]["help_text"] == (
+        "e.g. silver, gold, platinum. Today's value: the profile keeps no history of it."
+    )
 
 
 def test_coupon_and_prediction_fields_wait_for_their_data():

@@ -104,6 +104,9 @@ LAYOUTS: dict[str, Layout] = {
             Column("store", cells.text(_length(Order, "store"))),
             Column("city", cells.text(_length(Order, "city"))),
             Column("status", cells.choice(OrderStatus), blank=OrderStatus.PAID.value),
+            # Beyond the SPEC columns: the coupon the order used, if any (promotion
+            # sensitivity counts the orders that used one).
+            Column("coupon_code", cells.text(_length(Order, "coupon_code"))),
         ),
     ),
     ImportKind.ORDER_ITEMS: Layout(

@@ -26,7 +26,7 @@ from crm.services.imports.staging import (
     upsert,
 )
 
-ORDER_VALUE_COLUMNS = ("placed_at", "amount", "channel", "store", "city", "status")
+ORDER_VALUE_COLUMNS = ("placed_at", "amount", "channel", "store", "city", "status", "coupon_code")
 ITEM_COLUMNS = ("sku", "category", "quantity", "unit_price")
 
 
@@ -65,15 +65,17 @@ def store_orders(
     stage(cursor, "import_stage_orders", prepared.staging["import_stage_orders"])
     # Optional columns absent from the header keep their stored values.
     written = ["customer_id", "placed_at", "amount"] + [
-        name for name in ("channel", "store", "city", "status") if name in plan.present
+        name
+        for name in ("channel", "store", "city", "status", "coupon_code")
+        if name in plan.present
     ]
     changes = upsert(
         cursor,
         sql=f"""
         INSERT INTO crm_order (order_id, customer_id, {", ".join(ORDER_VALUE_COLUMNS)},
-                               coupon_code, created_at, updated_at)
+                               created_at, updated_at)
         SELECT s.order_id, {identities.REFERENCED_CUSTOMER_PK},
-               {", ".join(f"s.{name}" for name in ORDER_VALUE_COLUMNS)}, '', %(now)s, %(now)s
+               {", ".join(f"s.{name}" for name in ORDER_VALUE_COLUMNS)}, %(now)s, %(now)s
         FROM import_stage_orders s {identities.REFERENCE_JOINS}
         ON CONFLICT (order_id) DO UPDATE
             SET {", ".join(f"{name} = EXCLUDED.{name}" for name in written)},

@@ -18,6 +18,7 @@ from crm.core.jobs import create_job, fail_job, finish_job, start_job
 from crm.core.models import Job
 from crm.exceptions import ImportRefused
 from crm.selectors import IMPORT_JOB_KIND_PREFIX
+from crm.services import statistics
 from crm.services.imports.batches import prepare_batch, read_ahead, store_batch
 from crm.services.imports.cells import _RowRefused
 from crm.services.imports.layouts import (
@@ -91,6 +92,7 @@ def import_csv_file(
                     if on_progress is not None:
                         on_progress(len(rows), total)
         result.customers_recomputed = _recompute_metrics(result, now=now)
+        statistics.refresh_statistics(written=_written_tables(result), always=True)
     except ImportRefused as refusal:
         fail_job(job=job, now=now, message=refusal.detail)
         raise
@@ -154,7 +156,25 @@ def ingest_records(*, kind: str, items: Sequence, now: datetime) -> ImportResult
     result.refused += len(refused)
     result.errors = sorted([*result.errors, *refused], key=lambda error: error.position)
     result.customers_recomputed = _recompute_metrics(result, now=now)
+    statistics.refresh_statistics(written=_written_tables(result))
     return result
+
+
+# The tables each kind of import writes (besides the placeholder customers of unknown
+# references; the recompute sees to the metric columns it rewrites).
+_TABLES_OF_KIND = {
+    "customers": ("crm_customer", "crm_identity", "crm_customer_tags"),
+    "orders": ("crm_order",),
+    "order_items": ("crm_orderitem",),
+    "events": ("crm_behaviourevent",),
+}
+
+
+def _written_tables(result: ImportResult) -> dict[str, int]:
+    """Rows written per table, as far as the result counts them."""
+    written = dict.fromkeys(_TABLES_OF_KIND[result.kind], result.created + result.updated)
+    written["crm_customer"] = written.get("crm_customer", 0) + result.placeholders_created
+    return written
 
 
 def _recompute_metrics(result: ImportResult, *, now: datetime) -> int:

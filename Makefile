@@ -6,6 +6,10 @@ PORT ?= 8000
 DEMO_CUSTOMERS ?= 2000
 DEMO_OPENING_MINUTES ?= 3
 CHROMIUM ?= /usr/bin/chromium
+# make is the developer's tool: its commands (the demo, migrate, worker, beat, lint's
+# migration check) run the development profile, with a key generated once under var/.
+# The settings' own default is production (DEBUG off, SECRET_KEY required).
+export DEBUG ?= true
 
 .PHONY: install demo test chromium lint format migrate worker beat stop clean
 
@@ -64,7 +68,9 @@ beat: install
 stop:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m crm.core.databases stop var/postgres var/postgres-test; fi
 
-# Everything the project made: the virtualenv, its databases (stopped first), broker files.
+# Everything the project made: the virtualenv, its databases (stopped first), broker files,
+# the development key.
 clean: stop
 	rm -rf $(VENV) var/postgres var/postgres-test var/broker var/broker-test var/log \
-	  var/uploads var/celerybeat-schedule* var/.postgres*.lock staticfiles .pytest_cache .ruff_cache
+	  var/uploads var/celerybeat-schedule* var/.postgres*.lock var/secret_key staticfiles \
+	  .pytest_cache .ruff_cache .schemathesis

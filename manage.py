@@ -8,14 +8,14 @@ import sys
 def main() -> None:
     """Run administrative tasks."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
-
-    from crm.core.databases import DatabaseConfigurationError
 
     try:
         execute_from_command_line(sys.argv)
-    except DatabaseConfigurationError as error:
-        # The database cannot work as configured: one clear line, not a traceback.
+    except ImproperlyConfigured as error:
+        # The configuration cannot work (the database, a missing SECRET_KEY): one clear
+        # line saying what to do, not a traceback.
         sys.exit(f"OpsCRM: {error}")
 
 

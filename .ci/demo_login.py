@@ -1,5 +1,6 @@
 """Use what `make demo` printed: log in with the logins and load pages; or, with
-`--campaign-status CODE`, print a campaign's status read with the printed marketer token."""
+`--campaign-status CODE`, print a campaign's status read with the printed marketer token;
+or, with `--search VALUE...`, search the customers by each value as the marketer."""
 
 import http.cookiejar
 import json
@@ -49,6 +50,16 @@ if sys.argv[3:4] == ["--campaign-status"]:
     sys.exit(0)
 
 marketer = session_for("/login/", *logins["marketer"])
+if sys.argv[3:4] == ["--search"]:
+    # Searches by each value given (a phone, an e-mail): each finds its customer.
+    for value in sys.argv[4:]:
+        expect(
+            marketer,
+            "/customers/?" + urllib.parse.urlencode({"q": value}),
+            "<strong>1</strong> customer match",
+        )
+    sys.exit(0)
+
 expect(marketer, "/", "Customers")
 expect(marketer, "/customers/", "Customers")
 expect(marketer, "/campaigns/weekend-treats/", "Weekend treats for regulars")

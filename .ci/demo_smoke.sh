@@ -43,8 +43,20 @@ done
 echo "campaign $opening: $status"
 [ "$status" = "running" ] || { echo "FAIL: $opening was not started by beat"; exit 1; }
 
+# SPEC §9: no customer's phone or e-mail reaches a log, even after searches by them.
+personal=$(mktemp)
+DEBUG=true .venv/bin/python manage.py shell -v 0 -c "
+from crm.models import Customer
+for phone, email in Customer.objects.exclude(phone='').exclude(email='').values_list('phone', 'email'):
+    print(phone); print(email)" >"$personal"
+[ "$(wc -l <"$personal")" -gt 100 ] || { echo "FAIL: the demo's customers have no contacts"; exit 1; }
+.venv/bin/python .ci/demo_login.py "http://127.0.0.1:$port" "$log" --search $(head -2 "$personal")
+
 stop_demo
 wait "$demo" || true
+if grep -F -f "$personal" var/log/*.log; then
+  echo "FAIL: a customer's phone or e-mail is in a log (above)"; exit 1
+fi
 tail -3 "$log"
 grep -q "^Demo stopped." "$log" || { echo "FAIL: the demo did not stop cleanly"; exit 1; }
 if pgrep -f "$(pwd)/.venv/bin/python -m (gunicorn|celery)" >/dev/null; then

@@ -144,6 +144,9 @@ class CouponTemplateAdmin(admin.ModelAdmin):
             )
         # The admin's log entry and redirect read the saved row from `obj`.
         obj.pk = saved.pk
+        # Saved, and the superuser knows before a campaign hands it out.
+        for warning in selectors.restriction_warnings(template=saved):
+            messages.warning(request, warning)
 
     def save_related(self, request, form, formsets, change):
         """Nothing: the service saved everything."""

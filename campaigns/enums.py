@@ -63,6 +63,11 @@ class ClaimRefusalReason(models.TextChoices):
     NOT_RUNNING = "not_running", "The campaign is not running"
     OUTSIDE_WINDOW = "outside_window", "Outside the claim window"
     OUT_OF_SCOPE = "out_of_scope", "The customer's city is not in the campaign's scope"
+    CHANNEL_NOT_IN_CAMPAIGN = (
+        "channel_not_in_campaign",
+        "The claim's channel is not one of the campaign's",
+    )
+    TRIGGER_NOT_IN_CAMPAIGN = "trigger_not_in_campaign", "The claim's trigger is not the campaign's"
     NOT_IN_AUDIENCE = "not_in_audience", "The customer is not in the audience"
     HOLDOUT = "holdout", "The customer is in the holdout group"
     DAILY_LIMIT = "daily_limit", "Daily limit per customer reached"

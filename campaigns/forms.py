@@ -12,14 +12,27 @@ from django.urls import reverse
 
 from campaigns.enums import CampaignType, CostBearer, CouponKind, Trigger
 from campaigns.models import CouponTemplate
+from campaigns.restrictions import RESTRICTIONS
+from campaigns.selectors import VALUE_SOURCES
 from campaigns.services.campaign_setup import ResourceSpec
 from crm.models import Channel
 from segments.models import Segment
 
 DATETIME_WIDGET = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
-LIST_HELP = "Comma-separated; leave empty for no restriction."
+LIST_HELP = (
+    "Picked from the codes the orders carry (type to search); leave empty for no restriction. "
+    "A value no order holds yet (a new SKU) is saved with a warning."
+)
+# The template's restriction fields and the pick list each is chosen from (VALUE_SOURCES of
+# campaigns.selectors, served by CampaignValuesView; static/js/campaign_wizard.js).
+RESTRICTION_PICK_LISTS = {restriction.field: restriction.values for restriction in RESTRICTIONS}
 # Holdout share is stored as a fraction with 3 decimals (0.125); the page takes a percent.
 HOLDOUT_STEP = Decimal("0.1")
+
+
+def pick_list(widget: forms.Widget, source: str) -> None:
+    """Make `widget` (a text input of comma-separated codes) a pick list of `source`'s values."""
+    widget.attrs["data-pick-list"] = f"{reverse('campaign-values')}?field={source}"
 
 
 def _joined(values: list[str]) -> str:
@@ -77,6 +90,8 @@ class CouponTemplateForm(forms.Form):
         super().__init__(*args, **kwargs)
         if template is not None:
             self.fields["code"].disabled = True
+        for name, source in RESTRICTION_PICK_LISTS.items():
+            pick_list(self.fields[name].widget, source)
 
     @staticmethod
     def initial_for(template: CouponTemplate) -> dict:
@@ -162,7 +177,8 @@ class CampaignForm(forms.Form):
     cities = forms.CharField(
         required=False,
         label="City scope",
-        help_text="Comma-separated cities; leave empty to serve every city.",
+        help_text="Picked from the customers' cities (type to search); leave empty to serve "
+        "every city.",
     )
     holdout_percent = forms.DecimalField(
         min_value=0,
@@ -213,6 +229,8 @@ class CampaignForm(forms.Form):
             }
         )
         self.fields["business_line"].widget.attrs["list"] = "business-lines"
+        # The engine compares the scope with the customer's city.
+        pick_list(self.fields["cities"].widget, "customer_city")
         if editable is not None:
             for name, field in self.fields.items():
                 if name not in editable:
@@ -264,6 +282,13 @@ class CampaignForm(forms.Form):
         if not self.fields["holdout_percent"].disabled:
             fields["holdout_share"] = (data["holdout_percent"] / 100).quantize(Decimal("0.001"))
         return fields
+
+
+class ValuesQueryForm(forms.Form):
+    """The query of a pick list: which values, and an optional search."""
+
+    field = forms.ChoiceField(choices=[(name, name) for name in VALUE_SOURCES])
+    search = forms.CharField(required=False, max_length=100)
 
 
 class ResourceForm(forms.Form):

@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils.timezone import localtime
 
 from campaigns.enums import (
     CampaignStatus,
@@ -203,7 +204,8 @@ class Grant(models.Model):
         indexes = [models.Index(fields=["campaign", "granted_at"])]
 
     def __str__(self) -> str:
-        return f"{self.campaign_id}:{self.customer_id}@{self.granted_at:%Y-%m-%d %H:%M}"
+        # The operator's local time, as every page shows moments (the admin lists grants).
+        return f"{self.campaign_id}:{self.customer_id}@{localtime(self.granted_at):%Y-%m-%d %H:%M}"
 
 
 class Coupon(TimeStampedModel):
@@ -338,8 +340,10 @@ class Redemption(models.Model):
 
     class Meta:
         constraints = [
-            # Idempotent per (code, order); and a coupon has at most one live redemption.
-            models.UniqueConstraint(fields=["coupon", "order_id"], name="redemption_per_order"),
+            # A coupon has at most one live redemption, so also at most one live redemption
+            # per (code, order): what makes redemption idempotent. Reversed ones are history:
+            # a coupon a refund restored may be redeemed again, even on the same order (a
+            # unique (coupon, order_id) over every row refused that with a 500).
             models.UniqueConstraint(
                 fields=["coupon"],
                 condition=Q(reversed_at__isnull=True),
@@ -347,6 +351,8 @@ class Redemption(models.Model):
             ),
             models.CheckConstraint(condition=Q(discount__gte=0), name="redemption_discount_gte_0"),
         ]
+        # A refund reverses the redemptions of its order: looked up by order_id alone.
+        indexes = [models.Index(fields=["order_id"], name="redemption_order_id")]
 
     def __str__(self) -> str:
         return f"{self.coupon_id} on {self.order_id}"

@@ -4,12 +4,16 @@ Lists fetch their related rows in bulk (select_related / prefetch_related), neve
 row; the detail figures are a handful of aggregate queries whatever the campaign's size.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import CharField, Count, F, Func, Prefetch, Q, QuerySet, Value
+from django.db.models.functions import Lower, Trim
 
 from campaigns.enums import CampaignStatus, ClaimRefusalReason, CouponEventKind
 from campaigns.models import (
@@ -20,14 +24,33 @@ from campaigns.models import (
     CouponTemplate,
     Grant,
 )
+from campaigns.restrictions import RESTRICTIONS, matching_key, suggestion_key
 from crm.core.models import AuditEntry
-from crm.models import Channel, Customer
+from crm.models import Channel, Customer, Order, OrderItem
 from segments.models import Segment
 from segments.rules import RuleError
 from segments.selectors import segment_members
 
 RECENT_GRANTS = 20
 RECENT_CHANGES = 15
+
+# The values a code field of the pages is picked from: (model, column). Template
+# restrictions meet what redemptions send, the order's items, store and city; a campaign's
+# city scope meets the customer's city (the claim engine compares that).
+VALUE_SOURCES: dict[str, tuple[type, str]] = {
+    "category": (OrderItem, "category"),
+    "sku": (OrderItem, "sku"),
+    "store": (Order, "store"),
+    "city": (Order, "city"),
+    "customer_city": (Customer, "city"),
+}
+# How many values a pick list offers, most frequent first (the search narrows them).
+VALUES_LIMIT = 200
+# Distinct values of a column, and the look-up of a template's values, are a full scan
+# (~1-2 s over 10M order items, no index on these columns): kept for a while, as
+# segments.selectors.field_values does. A value that reaches the orders meanwhile stops
+# being warned about within this delay.
+VALUES_CACHE_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -63,11 +86,92 @@ class CampaignDetail:
     changes: list[AuditEntry]
     coupons_per_grant: int
     cost_per_grant: Decimal
+    # Restrictions of its templates that no order holds yet (restriction_warnings).
+    restriction_warnings: list[str]
 
 
 def coupon_templates_for_list() -> QuerySet[CouponTemplate]:
     """Every coupon template, by code."""
     return CouponTemplate.objects.order_by("code")
+
+
+def values_in_data(*, field: str, search: str = "", limit: int = VALUES_LIMIT) -> list[str]:
+    """The values of VALUE_SOURCES[field] the data holds, most frequent first, optionally
+    only those containing `search` (case-insensitive). Raises KeyError for another field."""
+    model, column = VALUE_SOURCES[field]
+    search = search.strip()
+
+    def read() -> list[str]:
+        rows = model.objects.exclude(**{column: ""})
+        if search:
+            rows = rows.filter(**{f"{column}__icontains": search})
+        return list(
+            rows.order_by()
+            .values_list(column)
+            .annotate(rows=Count("pk"))
+            .order_by("-rows", column)
+            .values_list(column, flat=True)[:limit]
+        )
+
+    key = f"campaigns:values:{field}:{limit}:{search.casefold()}"
+    return cache.get_or_set(key, read, VALUES_CACHE_SECONDS)
+
+
+def restriction_warnings(*, template: CouponTemplate) -> list[str]:
+    """A sentence for each restriction value of `template` that no order holds yet.
+
+    Such a template is valid (a new gift-box SKU sells from tomorrow), but its coupon fits
+    no order until then, and a label typed for a code ("Dried fruit" for dried_fruit) never
+    will: the sentence suggests the code the data holds when one is alike.
+    """
+    warnings = []
+    for restriction in RESTRICTIONS:
+        values = getattr(template, restriction.field)
+        if not values:
+            continue
+        held = _held_values(source=restriction.values, values=values)
+        held_keys = {matching_key(value) for value in held}
+        for value in values:
+            if matching_key(value) in held_keys:
+                continue
+            alike = sorted(v for v in held if suggestion_key(v) == suggestion_key(value))
+            warnings.append(
+                f"No order holds the {restriction.label} {value!r} yet, so the coupon fits no "
+                "order until one does" + (f"; did you mean {alike[0]!r}?" if alike else ".")
+            )
+    return warnings
+
+
+def _held_values(*, source: str, values: list[str]) -> list[str]:
+    """The data's values of VALUE_SOURCES[source] equal to one of `values` trimmed and
+    case-insensitively, or alike by suggestion_key; one query, cached."""
+    model, column = VALUE_SOURCES[source]
+    exact = sorted({matching_key(value) for value in values})
+    alike = sorted({suggestion_key(value) for value in values})
+
+    def read() -> list[str]:
+        key = Lower(Trim(F(column)))
+        # suggestion_key in SQL: runs of whitespace, underscores and dashes as one "_".
+        loose = Func(
+            key,
+            Value(r"[\s_-]+"),
+            Value("_"),
+            Value("g"),
+            function="regexp_replace",
+            output_field=CharField(),
+        )
+        return list(
+            model.objects.annotate(key=key, loose=loose)
+            .filter(Q(key__in=exact) | Q(loose__in=alike))
+            .order_by(column)
+            .values_list(column, flat=True)
+            .distinct()[:VALUES_LIMIT]
+        )
+
+    # A digest, not hash(): the same key in every process sharing the cache.
+    digest = hashlib.sha256(json.dumps([exact, alike]).encode()).hexdigest()
+    cache_key = f"campaigns:held:{source}:{digest}"
+    return cache.get_or_set(cache_key, read, VALUES_CACHE_SECONDS)
 
 
 def is_coupon_template_in_use(*, template: CouponTemplate) -> bool:
@@ -161,6 +265,11 @@ def campaign_detail(*, code: str, as_of: datetime) -> CampaignDetail:
             .select_related("actor")
             .order_by("-at", "-pk")[:RECENT_CHANGES]
         ),
+        restriction_warnings=[
+            f"Coupon template {resource.template.code}: {warning}"
+            for resource in resources
+            for warning in restriction_warnings(template=resource.template)
+        ],
         coupons_per_grant=sum(resource.quantity for resource in resources),
         cost_per_grant=sum(
             (resource.template.budget_cost * resource.quantity for resource in resources),

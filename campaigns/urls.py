@@ -25,6 +25,8 @@ urlpatterns = [
     path("campaigns/", views.CampaignListView.as_view(), name="campaign-list"),
     path("campaigns/export/", views.CampaignExportView.as_view(), name="campaign-export"),
     path("campaigns/create/", views.CampaignCreateView.as_view(), name="campaign-create"),
+    # Before campaigns/<code>/: the pick lists' values (codes the data holds).
+    path("campaigns/values/", views.CampaignValuesView.as_view(), name="campaign-values"),
     path(
         "campaigns/audience-size/",
         views.CampaignAudienceSizeView.as_view(),

@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.forms import Form
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views import View
@@ -21,7 +21,7 @@ from django.views.generic import ListView, TemplateView
 from campaigns import selectors
 from campaigns.exceptions import CampaignActionRefused
 from campaigns.filters import CampaignFilterSet, CouponTemplateFilterSet
-from campaigns.forms import CampaignForm, CouponTemplateForm, ResourceFormSet
+from campaigns.forms import CampaignForm, CouponTemplateForm, ResourceFormSet, ValuesQueryForm
 from campaigns.models import Campaign, CouponTemplate
 from campaigns.services import campaign_setup, coupon_templates, lifecycle
 from crm.core.csv_export import stream_csv
@@ -186,6 +186,7 @@ class CouponTemplateCreateView(RoleRequiredMixin, View):
                 show_errors(form, error)
             else:
                 messages.success(request, f"Coupon template {template.code} is created.")
+                _warn(request, template)
                 return redirect("coupon-template-list")
         return self._render(form)
 
@@ -206,7 +207,7 @@ class CouponTemplateUpdateView(RoleRequiredMixin, View):
         form = CouponTemplateForm(request.POST, template=template)
         if form.is_valid():
             try:
-                coupon_templates.update_coupon_template(
+                template = coupon_templates.update_coupon_template(
                     template=template,
                     fields=form.template_fields(),
                     actor=request.user,
@@ -218,6 +219,7 @@ class CouponTemplateUpdateView(RoleRequiredMixin, View):
                 form.add_error(None, refusal.reasons)
             else:
                 messages.success(request, f"Coupon template {template.code} is saved.")
+                _warn(request, template)
                 return redirect("coupon-template-list")
         return self._render(form, template)
 
@@ -226,8 +228,32 @@ class CouponTemplateUpdateView(RoleRequiredMixin, View):
             "form": form,
             "template": template,
             "in_use": selectors.is_coupon_template_in_use(template=template),
+            "warnings": selectors.restriction_warnings(template=template),
         }
         return render(self.request, self.template_name, context)
+
+
+def _warn(request, template: CouponTemplate) -> None:
+    """The saved template's restriction values no order holds, one message each: saved, and
+    the marketer knows before a campaign hands it out."""
+    for warning in selectors.restriction_warnings(template=template):
+        messages.warning(request, warning)
+
+
+class CampaignValuesView(RoleRequiredMixin, View):
+    """The values a pick list offers (GET ?field=&search=): JSON {"field", "values"}, the
+    values the data holds, most frequent first (campaigns.selectors.values_in_data)."""
+
+    allowed_roles = READ_ROLES
+
+    def get(self, request):
+        form = ValuesQueryForm(request.GET)
+        if not form.is_valid():
+            errors = {name: list(problems) for name, problems in form.errors.items()}
+            return JsonResponse(errors, status=400)
+        field = form.cleaned_data["field"]
+        values = selectors.values_in_data(field=field, search=form.cleaned_data["search"])
+        return JsonResponse({"field": field, "values": values})
 
 
 # Campaigns ------------------------------------------------------------------------------

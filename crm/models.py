@@ -7,6 +7,8 @@ crm.services.metrics, set-based, never by save().
 
 from decimal import Decimal
 
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models import Q
 
@@ -327,3 +329,30 @@ class StageChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}: {self.from_stage or '-'} -> {self.to_stage}"
+
+
+class RefusedImportRow(models.Model):
+    """A row an import refused, as it was read, for the refused rows' download.
+
+    Kept so the download outlives the uploaded file, which is deleted once its import ends
+    (crm.services.imports.reports). The row of line 1 holds the file's header. At most
+    MAX_REPORTED_ERRORS rows per job, as its `errors`. An erasure blanks the person's data
+    in these rows (crm.services.erasure).
+    """
+
+    job = models.ForeignKey("core.Job", on_delete=models.CASCADE, related_name="refused_rows")
+    # The row's line in the file (1: the header).
+    line = models.PositiveIntegerField()
+    reason = models.TextField(blank=True)
+    cells = ArrayField(models.TextField())
+
+    class Meta:
+        ordering = ["job", "line"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "line"], name="refused_import_row_unique"),
+        ]
+        # An erasure looks rows up by the person's values in any cell (`cells && ...`).
+        indexes = [GinIndex(fields=["cells"], name="refused_import_row_cells")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} line {self.line}"

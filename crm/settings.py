@@ -1,29 +1,42 @@
 """OpsCRM settings: one module, every value from the environment.
 
-Development defaults (DEBUG on, the project's own PostgreSQL under var/, a broker in files
-under var/) make `make demo` work on a fresh machine; production switches on by setting
-DEBUG=false, SECRET_KEY, DATABASE_URL, CELERY_BROKER_URL and ALLOWED_HOSTS.
+Production is the default: DEBUG is off unless the environment turns it on; a deployment
+sets SECRET_KEY (required), DATABASE_URL, CELERY_BROKER_URL and ALLOWED_HOSTS. Development
+says DEBUG=true (`make` does) and needs nothing else: a key generated once under var/ and,
+without DATABASE_URL and CELERY_BROKER_URL, the project's own PostgreSQL and a broker in
+files under var/, so `make demo` works on a fresh machine.
 """
 
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 from crm.core.databases import EmbeddedServer, database_settings
+from crm.core.secret_key import development_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 # GENERAL
 # ------------------------------------------------------------------------------
-DEBUG = env.bool("DEBUG", default=True)
-# A missing key must fail loudly outside development.
-SECRET_KEY = (
-    env.str("SECRET_KEY")
-    if not DEBUG
-    else env.str("SECRET_KEY", default="dev-only-insecure-key-change-me-in-production")
-)
+# https://docs.djangoproject.com/en/5.2/ref/settings/#debug — off unless the environment
+# turns it on: a forgotten variable must not serve debug pages (settings, locals) to users.
+DEBUG = env.bool("DEBUG", default=False)
+# https://docs.djangoproject.com/en/5.2/ref/settings/#secret-key — from the environment, and
+# never a key written in the code: development without one gets a key generated once under
+# var/ (crm/core/secret_key.py); production without one refuses to start.
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set: production needs a long random SECRET_KEY in the "
+            "environment (for development, set DEBUG=true)."
+        )
+    SECRET_KEY = development_secret_key(
+        Path(env.str("SECRET_KEY_FILE", default=str(BASE_DIR / "var" / "secret_key")))
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 # https://docs.djangoproject.com/en/5.2/topics/i18n/timezones/ — stored in UTC, shown and
 # interpreted (date-only import values, calendar windows) in the operator's zone.
@@ -94,9 +107,17 @@ EMBEDDED_DATABASE = EmbeddedServer(
     data_dir=Path(env.str("EMBEDDED_DATABASE_DIR", default=str(BASE_DIR / "var" / "postgres")))
 )
 DATABASES = {
-    "default": database_settings(
-        url=env.str("DATABASE_URL", default=""), embedded=EMBEDDED_DATABASE
-    ),
+    "default": {
+        **database_settings(url=env.str("DATABASE_URL", default=""), embedded=EMBEDDED_DATABASE),
+        # https://docs.djangoproject.com/en/5.2/ref/databases/#persistent-connections — a
+        # request reuses its thread's session for 10 minutes: a new PostgreSQL backend per
+        # request costs more than a claim, and the claim engine's plans are kept per session
+        # (campaigns/sql/claim_coupon.sql). CONN_MAX_AGE=0 closes it after each request.
+        "CONN_MAX_AGE": env.int("CONN_MAX_AGE", default=600),
+        # Checked at the first query of each request, so a session the server dropped in
+        # between (restart, failover, idle timeout) is replaced instead of failing it.
+        "CONN_HEALTH_CHECKS": True,
+    },
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -119,7 +140,16 @@ STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Uploaded import files: written by the site, read by a worker (perhaps on another
+    # machine), deleted once imported. Local files by default; in production a shared store,
+    # e.g. django-storages' S3 (FILE_STORAGE_BACKEND=storages.backends.s3.S3Storage,
+    # FILE_STORAGE_OPTIONS={"bucket_name": "opscrm-uploads"}).
+    "default": {
+        "BACKEND": env.str(
+            "FILE_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage"
+        ),
+        "OPTIONS": env.json("FILE_STORAGE_OPTIONS", default={}),
+    },
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -128,7 +158,7 @@ STORAGES = {
         )
     },
 }
-MEDIA_ROOT = BASE_DIR / "var" / "uploads"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "uploads")))
 # Uploaded CSV files up to 200 MB are streamed to disk, never held in memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -158,6 +188,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "crm.core.api.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # DRF's three parsers, with JSON refused (400) when nested too deeply to decode safely.
+    "DEFAULT_PARSER_CLASSES": [
+        "segments.api.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "crm.core.api.exception_handler",
 }
@@ -179,6 +215,14 @@ SPECTACULAR_SETTINGS = {
         "SegmentKindEnum": "segments.enums.SegmentKind",
     },
 }
+
+# SEGMENTS
+# ------------------------------------------------------------------------------
+# https://www.postgresql.org/docs/current/runtime-config-client.html#GUC-STATEMENT-TIMEOUT
+# Each preview, member list, overlap and export query of a segment is cancelled by
+# PostgreSQL after this many seconds (the caller gets 422 statement_timeout), so that a
+# few huge rule trees cannot hold every worker and connection.
+SEGMENT_STATEMENT_TIMEOUT_SECONDS = env.float("SEGMENT_STATEMENT_TIMEOUT_SECONDS", default=30.0)
 
 # CELERY
 # ------------------------------------------------------------------------------
@@ -242,10 +286,20 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # LOGGING: phone numbers and e-mail addresses never go to logs (SPEC §9); nothing here
-# logs request bodies.
+# logs request bodies, and the one handler redacts what a message or traceback quotes
+# (database error details, anything shaped like a phone or an e-mail address; see
+# crm/core/log_redaction.py). Django's loggers lose their own handlers (its DEBUG console,
+# runserver's request lines) and write through it too. Celery workers: crm/celery.py.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_personal_data": {"()": "crm.core.log_redaction.RedactPersonalData"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_personal_data"]}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }

@@ -8,9 +8,10 @@ from crm.services.imports import runs
 
 
 @shared_task
-def import_csv_file_task(job_id: int, kind: str, path: str) -> None:
-    """Run the import a page upload queued; safe to run twice (services.imports.runs)."""
-    runs.run_import_job(job_id=job_id, kind=kind, path=path, now=timezone.now())
+def import_csv_file_task(job_id: int, kind: str, upload_name: str) -> None:
+    """Run the import a page upload queued, reading the file from the default storage
+    under `upload_name`; safe to run twice (services.imports.runs)."""
+    runs.run_import_job(job_id=job_id, kind=kind, upload_name=upload_name, now=timezone.now())
 
 
 @shared_task

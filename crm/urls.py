@@ -7,12 +7,15 @@ router below (STYLE §2.7); each app's api/urls.py holds its endpoints outside t
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from campaigns.api.views import CampaignViewSet, CouponTemplateViewSet
-from crm.views import customers, imports
+from crm.views import customers, errors, imports
 from segments.api.views import SegmentViewSet
 
 
@@ -62,4 +65,11 @@ urlpatterns = [
     path("api/v1/", include("crm.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Browsers ask for /favicon.ico on pages that link no icon (the browsable API); the
+    # static URL is resolved per request (hashed in production).
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.ico"))),
 ]
+
+# The site's own 404 and 500 (JSON under /api/); 403 is Django's, with templates/403.html.
+handler404 = errors.page_not_found
+handler500 = errors.server_error

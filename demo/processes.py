@@ -46,7 +46,9 @@ def demo_processes(*, port: int, log_dir: Path, base_dir: Path) -> list[DemoProc
                 python,
                 "-m",
                 "gunicorn",
-                "crm.wsgi:application",
+                # The production configuration: no query strings in the access log.
+                "-c",
+                str(base_dir / "gunicorn.conf.py"),
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",

@@ -20,3 +20,18 @@ class SnapshotUploadRefused(DomainRefusal):
 
 class PreviewStopped(DomainRefusal):
     """A preview stopped on the database: superseded by a newer edit, or too slow."""
+
+
+class SegmentQueryTimedOut(DomainRefusal):
+    """A preview, member list, overlap or export query that PostgreSQL cancelled after
+    settings.SEGMENT_STATEMENT_TIMEOUT_SECONDS. The API answers 422: the request was
+    understood, but these rules cost more than one query may take."""
+
+    http_status = 422
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            "statement_timeout",
+            f"Finding the customers took longer than {seconds:g} s and was stopped; try "
+            "simpler rules, or try again later.",
+        )

@@ -4,11 +4,10 @@ The rule tree arrives from the builder as JSON in a hidden field; its meaning is
 by segments.rules in the services, whose RuleError the builder shows at the node.
 """
 
-import json
-
 from django import forms
 
 from segments.enums import SegmentKind
+from segments.json_text import MAX_JSON_DEPTH, RULE_TREE_HINT, NestedTooDeepError, load_json_text
 from segments.models import Segment
 
 NAME_MAX_LENGTH = Segment._meta.get_field("name").max_length
@@ -35,8 +34,12 @@ class SegmentForm(forms.Form):
         if not text.strip():
             raise forms.ValidationError("Add at least one condition.")
         try:
-            rules = json.loads(text)
-        except json.JSONDecodeError:
+            rules = load_json_text(text)
+        except NestedTooDeepError:
+            raise forms.ValidationError(
+                f"The rules are nested more than {MAX_JSON_DEPTH} levels deep ({RULE_TREE_HINT})."
+            ) from None
+        except ValueError:
             raise forms.ValidationError("The rules are not valid JSON.") from None
         if not isinstance(rules, dict):
             raise forms.ValidationError("The rules must be a JSON object.")

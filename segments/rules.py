@@ -10,6 +10,10 @@ that two trees meaning the same thing store the same JSON.
 `in_segment` references are resolved while parsing: a dynamic segment's stored rules are
 parsed into the reference, so compiling stays pure, and cycles or missing segments are
 refused here (STYLE §2.4).
+
+Text values (cities, tiers, categories, SKUs, stores, channels, tags, consent codes) are
+codes that match whatever their letter case and surrounding spaces (the compiler compares
+them so), so they are stored trimmed, and an `in` list keeps one spelling of each.
 """
 
 import json
@@ -29,6 +33,10 @@ from segments.models import Segment
 
 # The builder nests a few levels; anything deeper is a runaway client, not a marketer.
 MAX_DEPTH = 16
+# SPEC §2. Counted with the conditions of the dynamic segments an in_segment condition uses
+# (their rules are compiled into the same query, once per use): 5,000 conditions took 16 s
+# to count, and a tree over this is refused before anything is compiled.
+MAX_CONDITIONS = 500
 MAX_TEXT_LENGTH = 200
 # Beyond this, counts overflow integer columns (and days, datetime arithmetic).
 MAX_WHOLE_NUMBER = 1_000_000_000
@@ -76,6 +84,17 @@ class RuleError(ValueError):
 
 class SegmentCycleError(RuleError):
     """in_segment references that lead back to a segment already being evaluated."""
+
+
+class TooManyConditionsError(RuleError):
+    """A tree over MAX_CONDITIONS conditions, counting those of the segments it uses."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "",
+            f"the rules hold more than {MAX_CONDITIONS} conditions (counting those of the "
+            f"segments they use); a segment holds at most {MAX_CONDITIONS}",
+        )
 
 
 @dataclass(frozen=True)
@@ -274,6 +293,9 @@ class _Parser:
     chain: list[int] = field(default_factory=list)
     names: dict[int, str] = field(default_factory=dict)
     resolved: dict[int, SegmentReference] = field(default_factory=dict)
+    # Conditions parsed so far, and how many each resolved segment adds at every use.
+    conditions: int = 0
+    sizes: dict[int, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.segment_id is not None:
@@ -307,6 +329,7 @@ class _Parser:
         )
 
     def condition(self, data: Mapping[str, Any], path: str) -> Condition:
+        self.count(1)
         name = data["field"]
         spec = catalogue.FIELDS.get(name) if isinstance(name, str) else None
         if spec is None:
@@ -347,6 +370,11 @@ class _Parser:
             references=references,
         )
 
+    def count(self, conditions: int) -> None:
+        self.conditions += conditions
+        if self.conditions > MAX_CONDITIONS:
+            raise TooManyConditionsError()
+
     def value(self, spec: "catalogue.FieldSpec", op: Operator, raw: Any, path: str) -> Any:
         if op == Operator.IS_NULL:
             if not isinstance(raw, bool):
@@ -368,7 +396,13 @@ class _Parser:
             values = [
                 self.scalar(spec, item, path, f"value[{index}]") for index, item in enumerate(raw)
             ]
-            return tuple(dict.fromkeys(values))
+            if spec.value_type != ValueType.TEXT:
+                return tuple(dict.fromkeys(values))
+            # One spelling of each code, the first given: they match the same customers.
+            spellings: dict[str, str] = {}
+            for value in values:
+                spellings.setdefault(value.lower(), value)
+            return tuple(spellings.values())
         if op == Operator.BETWEEN:
             if not isinstance(raw, list) or len(raw) != 2:
                 raise RuleError(path, 'operator "between" takes a list of two values [low, high]')
@@ -421,11 +455,7 @@ class _Parser:
                     )
                 value = raw
             case _:
-                if not isinstance(raw, str) or not raw.strip():
-                    raise RuleError(path, f"{label} must be non-empty text, got {_shown(raw)}")
-                if len(raw) > MAX_TEXT_LENGTH:
-                    raise RuleError(path, f"{label} is longer than {MAX_TEXT_LENGTH} characters")
-                value = raw
+                value = _text(raw, path, label)
         if spec.minimum is not None and value < spec.minimum:
             raise RuleError(path, f"{label} must be at least {spec.minimum}, got {_shown(raw)}")
         if spec.maximum is not None and value > spec.maximum:
@@ -496,10 +526,7 @@ class _Parser:
             return None
         if not spec.takes_purchase_scope:
             raise RuleError(path, f'field "{spec.name}" takes no "{next(iter(given))}"')
-        for key, text in given.items():
-            if not isinstance(text, str) or not text.strip():
-                raise RuleError(path, f'"{key}" must be non-empty text, got {_shown(text)}')
-        return PurchaseScope(**given)
+        return PurchaseScope(**{key: _text(text, path, f'"{key}"') for key, text in given.items()})
 
     def name(self, segment_id: int) -> str:
         """A segment's name for messages (the edited one is looked up only when needed)."""
@@ -514,6 +541,8 @@ class _Parser:
             names = " -> ".join(f'"{self.name(chain_id)}"' for chain_id in loop)
             raise SegmentCycleError(path, f"in_segment would make a cycle: {names}")
         if segment_id in self.resolved:
+            # Compiled again at each use, so counted again.
+            self.count(self.sizes.get(segment_id, 0))
             return self.resolved[segment_id]
         stored = self.segment_lookup(segment_id)
         if stored is None:
@@ -522,8 +551,11 @@ class _Parser:
         if stored.kind == SegmentKind.DYNAMIC:
             self.names[segment_id] = stored.name
             self.chain.append(segment_id)
+            before = self.conditions
             try:
                 rule_tree = self.node(stored.rules, "", 0)
+            except TooManyConditionsError:
+                raise
             except SegmentCycleError as error:
                 # Reported at the reference the marketer wrote, not inside the other segment.
                 raise SegmentCycleError(path, error.message) from None
@@ -533,6 +565,7 @@ class _Parser:
                 ) from None
             finally:
                 self.chain.pop()
+            self.sizes[segment_id] = self.conditions - before
         reference = SegmentReference(
             segment_id=segment_id,
             name=stored.name,
@@ -541,6 +574,18 @@ class _Parser:
         )
         self.resolved[segment_id] = reference
         return reference
+
+
+def _text(raw: Any, path: str, label: str) -> str:
+    """A text code, trimmed; NUL is refused here (PostgreSQL text cannot hold it)."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise RuleError(path, f"{label} must be non-empty text, got {_shown(raw)}")
+    if "\x00" in raw:
+        raise RuleError(path, f"{label} must not contain a NUL character")
+    text = raw.strip()
+    if len(text) > MAX_TEXT_LENGTH:
+        raise RuleError(path, f"{label} is longer than {MAX_TEXT_LENGTH} characters")
+    return text
 
 
 def _decimal(raw: Any) -> Decimal | None:

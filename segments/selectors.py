@@ -6,13 +6,15 @@ the caller's as_of is the present (then unwindowed purchase conditions and lifec
 read the stored metric columns).
 """
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Window
+from django.db import connection
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Window
 from django.utils.timezone import localtime
 
 from crm.core.models import Job
@@ -22,6 +24,7 @@ from crm.selectors import with_contact_shown
 from segments.compiler import compile_rule_tree
 from segments.describe import describe_rule_tree
 from segments.enums import SegmentKind
+from segments.fields.lookups import code, trimmed
 from segments.models import Segment, SegmentMember, SegmentSizeSnapshot
 from segments.rules import Node, parse_rule_tree
 
@@ -133,8 +136,15 @@ def segment_audience(*, segment: Segment) -> Audience:
 
 
 def segments_version() -> datetime | None:
-    """The latest change to any segment's definition: an Audience made at or after this
-    moment is still exact while it stays the same (membership refreshes do not count)."""
+    """The version of the segments' definitions: an Audience made after reading it is still
+    exact while it stays the same (membership refreshes do not count).
+
+    It is the latest `updated_at`, which the database stamps on every write of rules
+    (create, change, duplicate: segments.services.definitions._stamp_change) with its own
+    clock and after every stamp committed before (those writes are serialised), so it moves
+    forward with each change whatever the app servers' clocks. An uploaded list keeps the
+    app's time: a new segment is in no kept Audience.
+    """
     return Segment.objects.aggregate(version=Max("updated_at"))["version"]
 
 
@@ -194,6 +204,19 @@ VALUE_SOURCES: dict[str, tuple[type, str, Q]] = {
     "store": (Order, "store", ~Q(store="")),
     "channel": (Order, "channel", ~Q(channel="")),
 }
+
+
+# A database id as text: digits only (not "²", which str.isdigit() accepts and int() does
+# not), and few enough for a bigint.
+ID_TEXT = re.compile(r"[0-9]{1,18}")
+
+
+def segment_named_by(text: str) -> Segment | None:
+    """The segment whose id is `text` (from a URL or a query parameter), or None when there
+    is none, including for text that is no id at all ("abc", "1.5", a NUL byte)."""
+    if not ID_TEXT.fullmatch(text):
+        return None
+    return segments_for_list().filter(pk=int(text)).first()
 
 
 def segments_for_list() -> QuerySet[Segment]:
@@ -337,9 +360,12 @@ def segments_to_compare(*, segment: Segment) -> QuerySet[Segment]:
 
 
 def field_values(*, field: str, search: str = "", limit: int = FIELD_VALUES_LIMIT) -> list[str]:
-    """Values of a text field (or purchase scope key) present in the data, most frequent
-    first, optionally only those containing `search`. Raises KeyError for a field whose
-    values do not come from the data."""
+    """Codes of a text field (or purchase scope key) present in the data, most frequent
+    first, optionally only those containing `search` (in any letter case).
+
+    Rules match codes whatever their letter case and surrounding spaces, so each code is
+    listed once, trimmed, in its most frequent spelling ("gold" for gold, Gold, gold).
+    Raises KeyError for a field whose values do not come from the data."""
     model, column, present = VALUE_SOURCES[field]
     search = search.strip()
 
@@ -347,13 +373,26 @@ def field_values(*, field: str, search: str = "", limit: int = FIELD_VALUES_LIMI
         rows = model.objects.filter(present)
         if search:
             rows = rows.filter(**{f"{column}__icontains": search})
-        return list(
+        # One GROUP BY over the rows (a hash aggregate, as fast as grouping the column);
+        # the spellings it leaves are few and ranked outside.
+        spellings = (
             rows.order_by()
-            .values_list(column)
-            .annotate(rows=Count("pk"))
-            .order_by("-rows", column)
-            .values_list(column, flat=True)[:limit]
+            .annotate(value_code=code(F(column)), spelling=trimmed(F(column)))
+            .values("value_code", "spelling")
+            .annotate(times=Count("pk"))
         )
+        sql, params = spellings.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT spelling FROM ("
+                "SELECT DISTINCT ON (value_code) value_code, spelling, "
+                "sum(times) OVER (PARTITION BY value_code) AS total "
+                f"FROM ({sql}) spellings WHERE value_code <> '' "
+                "ORDER BY value_code, times DESC, spelling"
+                ") codes ORDER BY total DESC, value_code LIMIT %s",
+                (*params, limit),
+            )
+            return [spelling for (spelling,) in cursor.fetchall()]
 
     key = f"segments:field-values:{field}:{limit}:{search.casefold()}"
     return cache.get_or_set(key, read, FIELD_VALUES_CACHE_SECONDS)

@@ -24,11 +24,14 @@ from crm.core.permissions import READ_ROLES, WRITE_ROLES, RoleRequiredMixin, can
 from segments import selectors
 from segments.catalogue import field_catalogue
 from segments.enums import FieldFamily, Operator, SegmentKind
+from segments.exceptions import SegmentQueryTimedOut
 from segments.filters import SegmentFilterSet, SegmentMemberFilterSet
 from segments.forms import SegmentForm, SnapshotUploadForm
+from segments.json_text import load_json_text
 from segments.models import Segment, SegmentSizeSnapshot
 from segments.rules import RuleError
 from segments.services import definitions, refresh, uploads
+from segments.services.query_settings import rows_within_time_limit, segment_query_time_limit
 
 # Members shown on the segment page; the export has them all.
 PAGE_SAMPLE_SIZE = 20
@@ -145,14 +148,17 @@ class SegmentSummaryView(RoleRequiredMixin, View):
         segment = _segment_or_404(pk)
         context = {"segment": segment}
         try:
-            summary = selectors.segment_summary(
-                segment=segment,
-                as_of=timezone.now(),
-                show_pii=can_see_pii(request.user),
-                sample_size=PAGE_SAMPLE_SIZE,
-            )
+            with segment_query_time_limit():
+                summary = selectors.segment_summary(
+                    segment=segment,
+                    as_of=timezone.now(),
+                    show_pii=can_see_pii(request.user),
+                    sample_size=PAGE_SAMPLE_SIZE,
+                )
         except RuleError as error:
             context["problem"] = str(error)
+        except SegmentQueryTimedOut as stopped:
+            context["problem"] = stopped.detail
         else:
             context["sample"] = summary["sample"]
             context["size"] = {
@@ -168,25 +174,37 @@ class SegmentSummaryView(RoleRequiredMixin, View):
 
 
 class SegmentExportView(RoleRequiredMixin, View):
-    """The members as CSV, contact masked as the viewer needs (member filters apply)."""
+    """The members as CSV, contact masked as the viewer needs (member filters apply).
+
+    The download starts once the first members are found under the segment query time
+    limit; rules that no longer validate or a query that runs out of time go back to the
+    segment page with the reason."""
 
     allowed_roles = READ_ROLES
 
     def get(self, request, pk: int):
         segment = _segment_or_404(pk)
         now = timezone.now()
-        members = selectors.segment_members_for_list(
-            segment=segment, as_of=now, show_pii=can_see_pii(request.user)
-        )
         try:
-            members = SegmentMemberFilterSet(request.GET or None, queryset=members).qs
+            members = SegmentMemberFilterSet(
+                request.GET or None,
+                queryset=selectors.segment_members_for_list(
+                    segment=segment, as_of=now, show_pii=can_see_pii(request.user)
+                ),
+            ).qs
+            rows = rows_within_time_limit(lambda: selectors.member_export_rows(members))
         except RuleError as error:
-            messages.error(request, f"This segment cannot be exported: {error}")
+            messages.error(
+                request, f"This segment cannot be exported: its rules no longer validate: {error}"
+            )
+            return redirect("segment-detail", pk=segment.pk)
+        except SegmentQueryTimedOut as stopped:
+            messages.error(request, f"This segment cannot be exported: {stopped.detail}")
             return redirect("segment-detail", pk=segment.pk)
         return stream_csv(
             filename=f"segment-{segment.pk}-{timezone.localtime(now):%Y%m%d-%H%M}.csv",
             header=selectors.MEMBER_EXPORT_HEADER,
-            rows=selectors.member_export_rows(members),
+            rows=rows,
         )
 
 
@@ -197,20 +215,18 @@ class SegmentOverlapView(RoleRequiredMixin, View):
 
     def get(self, request, pk: int):
         segment = _segment_or_404(pk)
-        other_id = request.GET.get("with", "")
-        other = (
-            selectors.segments_for_list().filter(pk=other_id).first()
-            if other_id.isdigit()
-            else None
-        )
+        other = selectors.segment_named_by(request.GET.get("with", ""))
         context = {"segment": segment, "other": other}
         if other is not None:
             try:
-                sizes = selectors.segment_overlap_summary(
-                    first=segment, second=other, as_of=timezone.now()
-                )
+                with segment_query_time_limit():
+                    sizes = selectors.segment_overlap_summary(
+                        first=segment, second=other, as_of=timezone.now()
+                    )
             except RuleError as error:
                 context["problem"] = str(error)
+            except SegmentQueryTimedOut as stopped:
+                context["problem"] = stopped.detail
             else:
                 context["sizes"] = sizes
                 context["both_of_first"] = _percent(sizes["both"], sizes["first"])
@@ -445,10 +461,11 @@ def _report_upload(request, result: uploads.SnapshotUpload) -> None:
 
 
 def _posted_rules(request):
-    """The rules the marketer posted (even refused ones), to show them again."""
+    """The rules the marketer posted (even refused ones), to show them again; None when
+    they are not JSON or too deeply nested to decode (the form says which)."""
     try:
-        rules = json.loads(request.POST.get("rules", ""))
-    except json.JSONDecodeError:
+        rules = load_json_text(request.POST.get("rules", ""))
+    except ValueError:
         return None
     return rules if isinstance(rules, dict) and rules else None
 

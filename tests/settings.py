@@ -37,6 +37,11 @@ else:
     }
 # crm.settings reads DATABASE_URL; subprocesses started by tests inherit it.
 os.environ["DATABASE_URL"] = url_from_settings(test_database)
+# The suite runs the development profile (the test client and live server speak plain HTTP,
+# static files come from the finders) with a fixed key, so no key file is written under
+# var/; pytest-django still runs every test with DEBUG off, as production does.
+os.environ["DEBUG"] = "true"
+os.environ.setdefault("SECRET_KEY", "tests-only-key-" + "not-a-secret-" * 4)
 
 from crm.settings import *  # noqa: E402, F403
 from crm.settings import STATIC_ROOT  # noqa: E402

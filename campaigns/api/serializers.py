@@ -8,6 +8,7 @@ Business rules are decided by campaigns.services and come back as 409 refusals.
 
 from decimal import Decimal
 
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -27,8 +28,24 @@ from crm.models import Channel, Customer
 from segments.models import Segment
 
 
+class CodeRelatedField(serializers.SlugRelatedField):
+    """A row named by its external code; a code with a NUL byte is refused before the look-up
+    (PostgreSQL text cannot hold one: the query itself failed, a 500)."""
+
+    default_error_messages = {
+        **serializers.SlugRelatedField.default_error_messages,
+        # The same words as DRF's CharField, so every field refuses NUL alike.
+        "null_characters": ProhibitNullCharactersValidator.message,
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("null_characters")
+        return super().to_internal_value(data)
+
+
 def _code_field(model_label: str, queryset, slug_field: str = "code", **kwargs):
-    return serializers.SlugRelatedField(
+    return CodeRelatedField(
         slug_field=slug_field,
         queryset=queryset,
         error_messages={
@@ -147,7 +164,12 @@ class RedemptionInputSerializer(serializers.Serializer):
     customer = _code_field("customer", Customer.objects.all(), slug_field="customer_id")
     order_id = serializers.CharField(max_length=64)
     amount = serializers.DecimalField(
-        max_digits=12, decimal_places=2, min_value=0, help_text="Order amount before discount."
+        max_digits=12,
+        decimal_places=2,
+        # A 0.00 order used the coupon up for a 0.00 discount.
+        min_value=Decimal("0.01"),
+        error_messages={"min_value": "The order amount must be above 0."},
+        help_text="Order amount before discount; above 0.",
     )
     items = RedemptionItemInputSerializer(
         many=True,
@@ -190,7 +212,14 @@ class CouponTemplateInputSerializer(serializers.Serializer):
         default=None,
         help_text="Percent coupons only (required there): the largest discount.",
     )
-    threshold = serializers.DecimalField(max_digits=12, decimal_places=2, default="0")
+    threshold = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        # The model's Decimal, not a string: a default skips to_internal_value, and the
+        # string "0" reached the service's comparisons (TypeError, a 500).
+        default=CouponTemplate._meta.get_field("threshold").default,
+        help_text="Minimum order amount; 0 (the default) means none.",
+    )
     categories = serializers.ListField(
         child=serializers.CharField(max_length=60, allow_blank=True), required=False, default=list
     )
@@ -245,6 +274,21 @@ class CouponTemplateSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class CouponTemplateSavedSerializer(CouponTemplateSerializer):
+    """The template as saved, with what to check before a campaign hands it out."""
+
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Restriction values no order holds yet (a label typed for a code, or a new "
+        "SKU): the template is saved, but its coupon fits no order until one holds them. "
+        "Empty when every value is found in the orders.",
+    )
+
+    class Meta(CouponTemplateSerializer.Meta):
+        fields = (*CouponTemplateSerializer.Meta.fields, "warnings")
+        read_only_fields = fields
+
+
 # Campaigns ------------------------------------------------------------------------------
 
 
@@ -290,7 +334,8 @@ class CampaignInputSerializer(serializers.Serializer):
         decimal_places=3,
         min_value=0,
         max_value=Decimal("0.999"),
-        default="0",
+        # The model's Decimal default (see CouponTemplateInputSerializer.threshold).
+        default=Campaign._meta.get_field("holdout_share").default,
         help_text="Share of the audience kept untreated for lift, from 0 to 0.999.",
     )
     resources = CampaignResourceInputSerializer(

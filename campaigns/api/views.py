@@ -5,6 +5,7 @@ Every view parses input, calls one service or selector and renders; refusals are
 exceptions mapped to 409 (crm.core.api), with `reasons` added for campaign actions.
 """
 
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -14,7 +15,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +29,7 @@ from campaigns.api.serializers import (
     ClaimRefusalSerializer,
     ClaimSerializer,
     CouponTemplateInputSerializer,
+    CouponTemplateSavedSerializer,
     CouponTemplateSerializer,
     RedemptionInputSerializer,
     RedemptionRefusalSerializer,
@@ -91,6 +93,35 @@ _CLAIM_EXAMPLES = [
         response_only=True,
         status_codes=["200"],
         value=_CLAIM_EXAMPLE,
+    ),
+    OpenApiExample(
+        "refused: outside the claim window",
+        response_only=True,
+        status_codes=["409"],
+        # Moments in the operator's time zone, as the pages show them.
+        value={
+            "reason": "outside_window",
+            "detail": "claims are open from 2026-07-01 00:00 (Asia/Shanghai) until "
+            "2026-07-08 00:00 (Asia/Shanghai)",
+        },
+    ),
+    OpenApiExample(
+        "refused: channel not in campaign",
+        response_only=True,
+        status_codes=["409"],
+        value={
+            "reason": "channel_not_in_campaign",
+            "detail": "channel sms is not one of the campaign's channels app_push",
+        },
+    ),
+    OpenApiExample(
+        "refused: trigger not in campaign",
+        response_only=True,
+        status_codes=["409"],
+        value={
+            "reason": "trigger_not_in_campaign",
+            "detail": "trigger order_paid is not the campaign's trigger login",
+        },
     ),
     OpenApiExample(
         "refused: daily limit",
@@ -209,9 +240,13 @@ class ClaimView(APIView):
     @extend_schema(
         operation_id="claim_coupon",
         summary="Claim a campaign's coupon for a customer",
-        description="Grants the campaign's coupons to the customer if every rule of SPEC §4 "
-        "holds. The same `idempotency_key` again returns the first grant with 200; the key "
-        "with another customer, channel or trigger is refused.",
+        description="Grants the campaign's coupons to the customer when the campaign is "
+        "running and its claim window open, the customer's city is in its scope, the claim "
+        "comes through one of the campaign's channels on the campaign's trigger, the customer "
+        "is in its audience and not held out, and the limits, stock, budget and "
+        "anti-harassment rules allow it; else 409 with the first rule refused, in that order. "
+        "The same `idempotency_key` again returns the first grant with 200; the key with "
+        "another customer, channel or trigger is refused.",
         request=ClaimInputSerializer,
         responses={
             201: ClaimSerializer,
@@ -286,7 +321,57 @@ class RedemptionView(APIView):
 # Templates and campaigns ----------------------------------------------------------------
 
 
+class LookupByCodeMixin:
+    """The object of a `{code}` path, or 404 in words; every detail route and action reads
+    it through get_object()."""
+
+    not_found = "Not found."
+
+    def get_object(self):
+        # A NUL byte cannot be in a code (PostgreSQL text cannot hold one): answered like any
+        # unknown code, before the query that failed on it (a 500).
+        if "\x00" in self.kwargs.get(self.lookup_field, ""):
+            raise NotFound(self.not_found)
+        try:
+            return super().get_object()
+        except Http404:
+            raise NotFound(self.not_found) from None
+
+
 _WRITE_RESPONSES = {400: _BAD_INPUT, 403: _FORBIDDEN, 409: CampaignActionRefusalSerializer}
+_TEMPLATE_WARNINGS = (
+    "Restrictions (categories, SKUs, stores, cities) are the codes orders carry, matched "
+    "trimmed and case-insensitively. A value no order holds yet is saved, and named in "
+    "`warnings` (with the code it may have meant), so handing the coupon out is a conscious "
+    "choice."
+)
+_TEMPLATE_WARNED_EXAMPLE = OpenApiExample(
+    "saved with a warning",
+    response_only=True,
+    status_codes=["201"],
+    value={
+        "code": "dried-fruit-10",
+        "name": "10 off dried fruit",
+        "kind": "cash",
+        "face_value": "10.00",
+        "max_discount": None,
+        "threshold": "0.00",
+        "categories": ["Dried fruit"],
+        "skus": [],
+        "stores": [],
+        "cities": [],
+        "valid_from": None,
+        "valid_until": None,
+        "valid_days": 7,
+        "cost_bearer": "platform",
+        "created_at": "2026-06-30T20:00:00+08:00",
+        "updated_at": "2026-06-30T20:00:00+08:00",
+        "warnings": [
+            "No order holds the category 'Dried fruit' yet, so the coupon fits no order until "
+            "one does; did you mean 'dried_fruit'?"
+        ],
+    },
+)
 
 
 @extend_schema_view(
@@ -294,33 +379,37 @@ _WRITE_RESPONSES = {400: _BAD_INPUT, 403: _FORBIDDEN, 409: CampaignActionRefusal
     retrieve=extend_schema(summary="Read a coupon template"),
     create=extend_schema(
         summary="Create a coupon template",
+        description=_TEMPLATE_WARNINGS,
         request=CouponTemplateInputSerializer,
-        responses={201: CouponTemplateSerializer, 400: _BAD_INPUT, 403: _FORBIDDEN},
+        responses={201: CouponTemplateSavedSerializer, 400: _BAD_INPUT, 403: _FORBIDDEN},
+        examples=[_TEMPLATE_WARNED_EXAMPLE],
     ),
     update=extend_schema(
         summary="Replace a coupon template",
         description="Once coupons of the template are issued or a live campaign uses it, "
-        "only the name may change (409 template_in_use otherwise).",
+        "only the name may change (409 template_in_use otherwise). " + _TEMPLATE_WARNINGS,
         request=CouponTemplateInputSerializer,
-        responses={200: CouponTemplateSerializer, **_WRITE_RESPONSES},
+        responses={200: CouponTemplateSavedSerializer, **_WRITE_RESPONSES},
     ),
     partial_update=extend_schema(
         summary="Change fields of a coupon template",
+        description=_TEMPLATE_WARNINGS,
         request=CouponTemplateInputSerializer,
-        responses={200: CouponTemplateSerializer, **_WRITE_RESPONSES},
+        responses={200: CouponTemplateSavedSerializer, **_WRITE_RESPONSES},
     ),
     destroy=extend_schema(
         summary="Delete an unused coupon template",
         responses={204: None, 403: _FORBIDDEN, 409: CampaignActionRefusalSerializer},
     ),
 )
-class CouponTemplateViewSet(viewsets.ModelViewSet):
+class CouponTemplateViewSet(LookupByCodeMixin, viewsets.ModelViewSet):
     permission_classes = [HasRole]
     allowed_roles = WRITE_ROLES
     read_roles = READ_ROLES
     serializer_class = CouponTemplateSerializer
     filterset_class = CouponTemplateFilterSet
     lookup_field = "code"
+    not_found = "No coupon template with this code."
 
     def get_queryset(self):
         return selectors.coupon_templates_for_list()
@@ -331,7 +420,7 @@ class CouponTemplateViewSet(viewsets.ModelViewSet):
         template = coupon_templates.create_coupon_template(
             fields=serializer.validated_data, actor=request.user, now=timezone.now()
         )
-        return Response(CouponTemplateSerializer(template).data, status=status.HTTP_201_CREATED)
+        return Response(_saved(template), status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, *args, **kwargs) -> Response:
         template = self.get_object()
@@ -345,13 +434,21 @@ class CouponTemplateViewSet(viewsets.ModelViewSet):
             actor=request.user,
             now=timezone.now(),
         )
-        return Response(CouponTemplateSerializer(template).data)
+        return Response(_saved(template))
 
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         coupon_templates.delete_coupon_template(
             template=self.get_object(), actor=request.user, now=timezone.now()
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _saved(template) -> dict:
+    """The saved template as CouponTemplateSavedSerializer documents it."""
+    return {
+        **CouponTemplateSerializer(template).data,
+        "warnings": selectors.restriction_warnings(template=template),
+    }
 
 
 def _action_schema(summary: str, description: str, examples: list[OpenApiExample]):
@@ -400,13 +497,14 @@ _SCHEDULE_DESCRIPTION = (
         responses={204: None, 403: _FORBIDDEN, 409: CampaignActionRefusalSerializer},
     ),
 )
-class CampaignViewSet(viewsets.ModelViewSet):
+class CampaignViewSet(LookupByCodeMixin, viewsets.ModelViewSet):
     permission_classes = [HasRole]
     allowed_roles = WRITE_ROLES
     read_roles = READ_ROLES
     serializer_class = CampaignSerializer
     filterset_class = CampaignFilterSet
     lookup_field = "code"
+    not_found = "No campaign with this code."
 
     def get_queryset(self):
         return selectors.campaigns_for_list()

@@ -26,6 +26,7 @@ from campaigns.exceptions import (
     UnknownClaimTargetError,
 )
 from campaigns.models import Campaign, Coupon, CouponTemplate, Grant, HarassmentSettings
+from campaigns.operator_time import operator_zone_name
 from crm.models import Customer
 from segments.selectors import Audience, segment_audience, segments_version
 
@@ -103,8 +104,10 @@ def claim_coupon(
     locks taken in one fixed order, and CHECK constraints back them. Idempotent: a repeated
     `idempotency_key` returns the first grant's coupons (created=False); the same key with
     another customer, channel or trigger raises IdempotencyKeyReused. Refusals are recorded
-    in the ledger (CouponEvent kind=refusal) for the refusals-by-reason report. Raises
-    UnknownClaimTargetError for a code that names nothing.
+    in the ledger (CouponEvent kind=refusal) for the refusals-by-reason report; their
+    details give moments in the operator's time zone. A claim must come through one of the
+    campaign's channels on its trigger (channel_not_in_campaign, trigger_not_in_campaign).
+    Raises UnknownClaimTargetError for a code that names nothing.
     """
     fingerprint = _fingerprint(campaign, customer, channel, trigger)
     today = timezone.localdate(now, timezone.get_default_timezone())
@@ -117,7 +120,7 @@ def claim_coupon(
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT * FROM campaigns_claim_coupon(%s, %s, %s, %s, %s, %s, %s, %s, "
-                f"EXISTS({audience_sql}), %s, %s, %s, %s)",
+                f"EXISTS({audience_sql}), %s, %s, %s, %s, %s)",
                 [
                     campaign,
                     customer,
@@ -132,6 +135,7 @@ def claim_coupon(
                     target.segments_version,
                     HarassmentSettings._meta.get_field("max_unused_coupons").default,
                     HarassmentSettings._meta.get_field("min_hours_between_same_template").default,
+                    operator_zone_name(),
                 ],
             )
             columns = [column.name for column in cursor.description]

@@ -13,6 +13,7 @@ from django.db.models import Q
 from campaigns.enums import CampaignStatus
 from campaigns.exceptions import CampaignActionRefused
 from campaigns.models import Campaign, CampaignResource
+from campaigns.operator_time import operator_time
 from crm.core.models import AuditEntry
 from segments.models import Segment
 
@@ -42,7 +43,8 @@ def launch_problems(*, campaign: Campaign, now: datetime) -> list[str]:
         problems.append("choose at least one channel")
     if campaign.claim_ends_at <= now:
         problems.append(
-            f"the claim window ended at {campaign.claim_ends_at.isoformat()}, which is in the past"
+            f"the claim window ended at {operator_time(campaign.claim_ends_at)}, "
+            "which is in the past"
         )
     if resources:
         coupons_per_grant = sum(resource.quantity for resource in resources)
@@ -65,7 +67,7 @@ def launch_problems(*, campaign: Campaign, now: datetime) -> list[str]:
         problems.append(
             f"one policy per audience: campaign {clash.code} of business line "
             f"{campaign.business_line!r} already targets this segment from "
-            f"{clash.claim_starts_at:%Y-%m-%d %H:%M} to {clash.claim_ends_at:%Y-%m-%d %H:%M}"
+            f"{operator_time(clash.claim_starts_at)} to {operator_time(clash.claim_ends_at)}"
         )
     return problems
 

@@ -4,12 +4,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
 from campaigns.enums import CouponEventKind, CouponKind, CouponStatus, RedemptionRefusalReason
 from campaigns.exceptions import RedemptionRefused
 from campaigns.models import Coupon, CouponEvent, Redemption
+from campaigns.operator_time import operator_time
+from campaigns.restrictions import matching_key
 from crm.enums import OrderStatus
 from crm.models import Customer, Order
 
@@ -52,9 +55,14 @@ def redeem_coupon(
     is inside its validity window, the order reaches the threshold and matches every
     restriction (store, city, categories, SKUs; with a category/SKU restriction only the
     matching items count toward the threshold and the discount). Idempotent per (code,
-    order): the same order again returns the first redemption (created=False). The coupon
-    row is locked, so two orders can never redeem one coupon.
+    order): the same order again returns its live redemption (created=False); a coupon a
+    refund restored is redeemed anew, even on the same order. The coupon row is locked, so
+    two orders can never redeem one coupon. Raises ValidationError (amount) unless the order
+    amount is above 0.
     """
+    if amount <= 0:
+        # A 0.00 order used the coupon up for a 0.00 discount.
+        raise ValidationError({"amount": "The order amount must be above 0."})
     coupon = (
         Coupon.objects.select_for_update()
         .select_related("template", "grant__channel")
@@ -79,7 +87,7 @@ def redeem_coupon(
     if coupon.status == CouponStatus.EXPIRED or now >= coupon.valid_until:
         raise RedemptionRefused(
             RedemptionRefusalReason.EXPIRED,
-            f"coupon {coupon.code} expired at {coupon.valid_until.isoformat()}",
+            f"coupon {coupon.code} expired at {operator_time(coupon.valid_until)}",
         )
     if coupon.status == CouponStatus.REVOKED:
         raise RedemptionRefused(
@@ -88,7 +96,7 @@ def redeem_coupon(
     if now < coupon.valid_from:
         raise RedemptionRefused(
             RedemptionRefusalReason.NOT_YET_VALID,
-            f"coupon {coupon.code} is valid from {coupon.valid_from.isoformat()}",
+            f"coupon {coupon.code} is valid from {operator_time(coupon.valid_from)}",
         )
     eligible = _eligible_amount(coupon, amount=amount, items=items, store=store, city=city)
     if eligible < coupon.threshold:
@@ -128,24 +136,30 @@ def redeem_coupon(
 def _eligible_amount(
     coupon: Coupon, *, amount: Decimal, items: list[OrderLine], store: str, city: str
 ) -> Decimal:
+    # Restriction values are codes matched trimmed and case-insensitively
+    # (campaigns.restrictions): "Dried_Fruit" typed on the template fits dried_fruit.
     template = coupon.template
-    if template.stores and store not in template.stores:
+    stores, cities, categories, skus = (
+        {matching_key(value) for value in values}
+        for values in (template.stores, template.cities, template.categories, template.skus)
+    )
+    if stores and matching_key(store) not in stores:
         raise RedemptionRefused(
             RedemptionRefusalReason.RESTRICTION_MISMATCH,
             f"store {store or '(none)'!r} is not one of {', '.join(template.stores)}",
         )
-    if template.cities and city not in template.cities:
+    if cities and matching_key(city) not in cities:
         raise RedemptionRefused(
             RedemptionRefusalReason.RESTRICTION_MISMATCH,
             f"city {city or '(none)'!r} is not one of {', '.join(template.cities)}",
         )
-    if not (template.categories or template.skus):
+    if not (categories or skus):
         return amount
     matching = [
         item
         for item in items
-        if (not template.categories or item.category in template.categories)
-        and (not template.skus or item.sku in template.skus)
+        if (not categories or matching_key(item.category) in categories)
+        and (not skus or matching_key(item.sku) in skus)
     ]
     if not matching:
         wanted = ", ".join([*template.categories, *template.skus])

@@ -7,7 +7,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from campaigns import locks
-from campaigns.enums import CouponEventKind, CouponStatus, Trigger
+from campaigns.enums import CouponEventKind, CouponStatus
 from campaigns.exceptions import CampaignActionRefused
 from campaigns.models import Campaign, Coupon, CouponEvent, CustomerCampaignCounter
 from campaigns.services.claims import ClaimResult, claim_coupon
@@ -76,15 +76,27 @@ def reissue_coupon(*, coupon: Coupon, actor, reason: str, now: datetime) -> Clai
     """Replace an unused coupon with a new grant of the same campaign, through the engine.
 
     The old coupon is revoked first (its grant given back), then claim_coupon decides the
-    new grant with every rule, so a reissue can never exceed stock, budget or limits.
+    new grant with every rule, so a reissue can never exceed stock, budget or limits. It
+    claims on the campaign's trigger, through the old grant's channel while the campaign
+    still uses it, else through the campaign's first channel: the engine refuses any other
+    (a grant made before it checked them may carry one).
     """
     grant = coupon.grant
+    campaign = coupon.campaign
     revoke_coupon(coupon=coupon, actor=actor, reason=reason, now=now)
+    # The campaign's order is the order its channels were added in (SPEC §4: a grant
+    # belongs to the first channel that reached the customer, else the first one).
+    channels = list(
+        Campaign.channels.through.objects.filter(campaign=campaign)
+        .order_by("pk")
+        .values_list("channel__code", flat=True)
+    )
+    keeps_channel = grant.channel.code in channels or not channels
     result = claim_coupon(
-        campaign=coupon.campaign.code,
+        campaign=campaign.code,
         customer=coupon.customer.customer_id,
-        channel=grant.channel.code,
-        trigger=Trigger.SELF if coupon.self_claimed else grant.trigger,
+        channel=grant.channel.code if keeps_channel else channels[0],
+        trigger=campaign.trigger,
         idempotency_key=f"reissue:{coupon.code}",
         now=now,
     )

@@ -8,8 +8,9 @@
 -- statement here reads a fresh snapshot after the locks it waited for (READ COMMITTED),
 -- which a single data-modifying CTE statement could not do.
 --
--- Decision order: not_running, outside_window, out_of_scope, not_in_audience, holdout (no
--- lock needed), then under the customer's locks daily_limit, campaign_limit, out_of_stock,
+-- Decision order (SPEC §5's list): not_running, outside_window, out_of_scope,
+-- channel_not_in_campaign, trigger_not_in_campaign, not_in_audience, holdout (no lock
+-- needed), then under the customer's locks daily_limit, campaign_limit, out_of_stock,
 -- budget_exhausted, harassment_cap, harassment_interval. Rows are locked in one fixed order,
 -- the same as campaigns/locks.py for the Python writers, so two claims never wait on each
 -- other in a cycle:
@@ -31,6 +32,9 @@
 -- p_segment_id at segments version p_segments_version (the latest segments.updated_at);
 -- if either no longer holds, the answer is 'stale' and the caller recompiles.
 --
+-- Details are for a person to read: moments in the operator's time zone p_time_zone (Django's
+-- TIME_ZONE), written as campaigns/operator_time.py writes them in Python.
+--
 -- Outcomes, one row each (granted/replayed: one row per coupon, ordered by coupon id):
 --   granted, replayed        the coupon columns are set
 --   refused                  reason + detail (a refusal row is written to the ledger)
@@ -50,16 +54,17 @@ AS $$
                  'hex'))::bit(64)::bigint::numeric AS draw) AS signed
 $$;
 
-CREATE OR REPLACE FUNCTION campaigns_iso(p_at timestamptz)
+CREATE OR REPLACE FUNCTION campaigns_operator_time(p_at timestamptz, p_zone text)
 RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-    -- Python's datetime.isoformat() of the UTC moment (Django reads PostgreSQL in UTC), so
-    -- refusal details read the same whichever door they come through.
-    SELECT to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
-           || CASE WHEN extract(microseconds FROM p_at)::bigint % 1000000 = 0 THEN ''
-                   ELSE to_char(p_at AT TIME ZONE 'UTC', '.US') END
-           || '+00:00'
+    -- campaigns.operator_time.operator_time(): "2026-11-25 00:00 (Asia/Shanghai)", with the
+    -- seconds only when the moment has some, so a refusal reads as the pages show times
+    -- whichever door it comes through (UTC ISO times read as the wrong day in Shanghai).
+    SELECT to_char(local, CASE WHEN date_trunc('minute', local) = local
+                               THEN 'YYYY-MM-DD HH24:MI' ELSE 'YYYY-MM-DD HH24:MI:SS' END)
+           || ' (' || p_zone || ')'
+    FROM (SELECT p_at AT TIME ZONE p_zone AS local) AS moment
 $$;
 
 CREATE OR REPLACE FUNCTION campaigns_claim_coupon(
@@ -75,7 +80,8 @@ CREATE OR REPLACE FUNCTION campaigns_claim_coupon(
     p_segment_id bigint,
     p_segments_version timestamptz,
     p_default_max_unused integer,
-    p_default_min_hours integer
+    p_default_min_hours integer,
+    p_time_zone text
 )
 RETURNS TABLE (
     outcome text,
@@ -190,17 +196,38 @@ BEGIN
         IF NOT (v_campaign.claim_starts_at <= p_now AND p_now < v_campaign.claim_ends_at) THEN
             v_reason := 'outside_window';
             v_detail := format('claims are open from %s until %s',
-                campaigns_iso(v_campaign.claim_starts_at), campaigns_iso(v_campaign.claim_ends_at));
+                campaigns_operator_time(v_campaign.claim_starts_at, p_time_zone),
+                campaigns_operator_time(v_campaign.claim_ends_at, p_time_zone));
             EXIT decide;
         END IF;
+        -- Cities are free text typed by marketers and importers: compared trimmed and
+        -- case-insensitively, so "shanghai " in the scope serves a customer of "Shanghai".
         IF jsonb_array_length(v_campaign.cities) > 0
-           AND NOT (v_customer_city IS NOT NULL AND v_campaign.cities ? v_customer_city) THEN
+           AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(v_campaign.cities) AS t(city)
+                           WHERE lower(btrim(t.city)) = lower(btrim(v_customer_city))) THEN
             v_reason := 'out_of_scope';
             v_detail := format('city %s is not in the campaign''s cities %s',
                 CASE WHEN coalesce(v_customer_city, '') = '' THEN '''(unknown)'''
                      ELSE quote_literal(v_customer_city) END,
                 (SELECT string_agg(city, ', ' ORDER BY position)
                  FROM jsonb_array_elements_text(v_campaign.cities) WITH ORDINALITY AS t(city, position)));
+            EXIT decide;
+        END IF;
+        -- The campaign's channels and trigger (SPEC §4): a claim through another channel or
+        -- on another trigger would be granted and attributed where the campaign never ran.
+        IF NOT EXISTS (SELECT 1 FROM campaigns_campaign_channels cc
+                       WHERE cc.campaign_id = v_campaign.id AND cc.channel_id = v_channel_id) THEN
+            v_reason := 'channel_not_in_campaign';
+            v_detail := format('channel %s is not one of the campaign''s channels %s', p_channel,
+                (SELECT coalesce(string_agg(ch.code, ', ' ORDER BY cc.id), '(none)')
+                 FROM campaigns_campaign_channels cc JOIN crm_channel ch ON ch.id = cc.channel_id
+                 WHERE cc.campaign_id = v_campaign.id));
+            EXIT decide;
+        END IF;
+        IF p_trigger <> v_campaign.trigger THEN
+            v_reason := 'trigger_not_in_campaign';
+            v_detail := format('trigger %s is not the campaign''s trigger %s',
+                p_trigger, v_campaign.trigger);
             EXIT decide;
         END IF;
         IF p_segment_id IS DISTINCT FROM v_campaign.segment_id
@@ -307,7 +334,7 @@ BEGIN
             IF v_recent_code IS NOT NULL THEN
                 v_reason := 'harassment_interval';
                 v_detail := format('template %s was granted at %s; at most once per %s hours',
-                    v_recent_code, campaigns_iso(v_recent_at), v_min_hours);
+                    v_recent_code, campaigns_operator_time(v_recent_at, p_time_zone), v_min_hours);
                 EXIT decide;
             END IF;
         END IF;
@@ -405,8 +432,8 @@ BEGIN
             ELSIF NOT (v_campaign.claim_starts_at <= p_now AND p_now < v_campaign.claim_ends_at) THEN
                 v_reason := 'outside_window';
                 v_detail := format('claims are open from %s until %s',
-                    campaigns_iso(v_campaign.claim_starts_at),
-                    campaigns_iso(v_campaign.claim_ends_at));
+                    campaigns_operator_time(v_campaign.claim_starts_at, p_time_zone),
+                    campaigns_operator_time(v_campaign.claim_ends_at, p_time_zone));
             ELSIF v_campaign.issued_count + v_coupon_count > v_campaign.stock THEN
                 v_reason := 'out_of_stock';
                 v_detail := format('%s coupons left, a grant needs %s',

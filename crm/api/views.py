@@ -21,6 +21,13 @@ _RESPONSES = {
 }
 
 
+# How a bad item is answered, on every bulk endpoint.
+_ITEM_REFUSALS = (
+    "An item with a value out of range, or a text holding a NUL character, is refused on its "
+    "own (in `errors`, by index, naming the field); the other items are stored."
+)
+
+
 def _examples(kind: str, items: list[dict], refused_reason: str) -> list[OpenApiExample]:
     return [
         OpenApiExample(f"{kind} items", value={"items": items}, request_only=True),
@@ -58,7 +65,9 @@ class BulkIngestView(APIView):
 @extend_schema(
     summary="Upsert customers",
     description="Keyed by `customer_id`. `tags` replaces the customer's tags; `identities` "
-    "links `source:external_id` identities (merging a placeholder created for one).",
+    "links `source:external_id` identities (merging a placeholder created for one). "
+    "`birth_date` must be from 1900-01-01 to today and `registered_at` from 1970-01-01 to one "
+    f"day after now, in the operator's time zone. {_ITEM_REFUSALS}",
     request=BulkIngestInputSerializer,
     responses=_RESPONSES,
     examples=_examples(
@@ -85,7 +94,9 @@ class CustomerBulkIngestView(BulkIngestView):
 @extend_schema(
     summary="Upsert orders",
     description="Keyed by `order_id`. `customer_id` may be a customer id or an identity "
-    "reference `source:external_id`; an unknown customer is created as a placeholder.",
+    "reference `source:external_id`; an unknown customer is created as a placeholder. "
+    "`placed_at` must be from 1970-01-01 to one day after now, in the operator's time zone. "
+    f"{_ITEM_REFUSALS}",
     request=BulkIngestInputSerializer,
     responses=_RESPONSES,
     examples=_examples(
@@ -140,7 +151,8 @@ class OrderItemBulkIngestView(BulkIngestView):
 @extend_schema(
     summary="Add behaviour events",
     description="An event already stored (same customer, kind, time, channel and sku) is "
-    "counted as unchanged.",
+    "counted as unchanged. `occurred_at` must be from 1970-01-01 to one day after now, in the "
+    f"operator's time zone. {_ITEM_REFUSALS}",
     request=BulkIngestInputSerializer,
     responses=_RESPONSES,
     examples=_examples(

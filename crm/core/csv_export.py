@@ -5,8 +5,16 @@ from collections.abc import Iterable, Sequence
 
 from django.http import StreamingHttpResponse
 
-# A spreadsheet runs a cell starting with one of these as a formula.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell starting with one of these as a formula: OWASP's list ("CSV
+# Injection": = + - @, tab, carriage return), line feed, and the full-width forms, which
+# spreadsheets in CJK locales read as their ASCII twins.
+FORMULA_PREFIXES = (
+    *("=", "+", "-", "@", "\t", "\r", "\n"),
+    "\N{FULLWIDTH EQUALS SIGN}",
+    "\N{FULLWIDTH PLUS SIGN}",
+    "\N{FULLWIDTH HYPHEN-MINUS}",
+    "\N{FULLWIDTH COMMERCIAL AT}",
+)
 
 
 def neutralise_cell(value) -> str:
@@ -40,7 +48,8 @@ def stream_csv(
     writer = csv.writer(_Echo())
 
     def lines():
-        yield writer.writerow(header)
+        # The header too: the refused rows' download echoes the uploaded one.
+        yield writer.writerow([neutralise_cell(name) for name in header])
         for row in rows:
             yield writer.writerow([neutralise_cell(value) for value in row])
 

@@ -32,17 +32,24 @@ def start_job(*, job: Job, now: datetime, total: int | None = None) -> None:
 
 def record_job_progress(
     *, job: Job, done: int, succeeded: int = 0, failed: int = 0, errors: list | None = None
-) -> None:
-    """Add one batch's progress with F() increments (two workers may share a job)."""
+) -> int:
+    """Add one batch's progress with F() increments (two workers may share a job).
+
+    Returns how many of `errors` were recorded: the first ones, up to MAX_REPORTED_ERRORS
+    for the job.
+    """
     Job.objects.filter(pk=job.pk).update(
         done=F("done") + done, succeeded=F("succeeded") + succeeded, failed=F("failed") + failed
     )
-    if errors:
-        job.refresh_from_db(fields=["errors"])
-        room = MAX_REPORTED_ERRORS - len(job.errors)
-        if room > 0:
-            job.errors = [*job.errors, *errors[:room]]
-            job.save(update_fields=["errors"])
+    if not errors:
+        return 0
+    job.refresh_from_db(fields=["errors"])
+    room = MAX_REPORTED_ERRORS - len(job.errors)
+    if room <= 0:
+        return 0
+    job.errors = [*job.errors, *errors[:room]]
+    job.save(update_fields=["errors"])
+    return min(room, len(errors))
 
 
 def finish_job(*, job: Job, now: datetime, message: str = "") -> None:

@@ -108,7 +108,11 @@ def placeholder_customer_id(*, source: str, external_id: str) -> str:
 
 
 def shorten(text: str, limit: int = 40) -> str:
-    """A value quoted in an error message, cut so one bad cell cannot flood the report."""
+    """A value quoted in an error message, cut so one bad cell cannot flood the report.
+
+    A NUL is written as \\x00: reasons are stored as text, which cannot hold one.
+    """
+    text = text.replace("\x00", "\\x00")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -214,6 +214,9 @@ class CustomerDetailView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        # No customer id holds a NUL, and PostgreSQL text cannot even be compared with one.
+        if "\x00" in kwargs["customer_id"]:
+            raise Http404("No customer with this id.")
         try:
             customer = selectors.customer_profile(
                 customer_id=kwargs["customer_id"], show_pii=can_see_pii(self.request.user)

@@ -15,7 +15,7 @@ from crm.core.csv_export import stream_csv
 from crm.core.permissions import READ_ROLES, WRITE_ROLES, RoleRequiredMixin, can_see_pii, has_role
 from crm.enums import ImportKind
 from crm.forms import ImportUploadForm
-from crm.services.imports import uploads
+from crm.services.imports import reports, uploads
 
 
 class ImportListView(RoleRequiredMixin, ListView):
@@ -81,5 +81,5 @@ class ImportRefusedRowsView(RoleRequiredMixin, View):
 
     def get(self, request, pk: int):
         job = get_object_or_404(selectors.import_jobs(), pk=pk)
-        header, rows = uploads.refused_rows(job=job, show_pii=can_see_pii(request.user))
+        header, rows = reports.refused_rows(job=job, show_pii=can_see_pii(request.user))
         return stream_csv(filename=f"import-{job.pk}-refused-rows.csv", header=header, rows=rows)

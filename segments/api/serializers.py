@@ -1,8 +1,9 @@
 """Serializers of the segments API; they check shape and type only (house rule 9).
 
 Rule trees are JSON checked by segments.rules in the services (a refusal is 400 with the
-node's `path` and a `message`). Segments have no external code (SPEC §1: they are named),
-so the API refers to them by id, as campaigns do for their audience.
+node's `path` and a `message`; a wrong request field answers the same shape, see
+segments.api.views). Segments have no external code (SPEC §1: they are named), so the API
+refers to them by id, as campaigns do for their audience.
 """
 
 from drf_spectacular.types import OpenApiTypes
@@ -10,15 +11,19 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from crm.core.models import Job
+from crm.enums import RfmGroup
 from crm.models import Customer
 from segments.enums import SegmentKind
+from segments.json_text import MAX_JSON_DEPTH, RULE_TREE_HINT, json_depth_exceeds
 from segments.models import Segment, SegmentSizeSnapshot
+from segments.rules import MAX_CONDITIONS, MAX_DEPTH
 from segments.selectors import PREVIEW_SAMPLE_FIELDS
 
 RULES_HELP = (
-    'A SPEC §2 rule tree: {"all": [...]}, {"any": [...]}, {"not": node} or a condition '
-    '{"field", "op", "value"} (+ "window", "kind", "category"/"sku"/"store"/"channel" where '
-    "the field takes them; see GET /api/v1/segments/fields/)."
+    f"A rule tree of at most {MAX_DEPTH} levels and {MAX_CONDITIONS} conditions: "
+    '{"all": [...]}, {"any": [...]}, {"not": node} or a condition {"field", "op", "value"} '
+    '(+ "window", "kind", "category"/"sku"/"store"/"channel" where the field takes them; '
+    "see GET /api/v1/segments/fields/)."
 )
 
 
@@ -27,6 +32,12 @@ class RulesField(serializers.JSONField):
     """A rule tree: any JSON object; its meaning is checked by the catalogue."""
 
     def to_internal_value(self, data):
+        # A form field's text is decoded here, not by the API's parser: bound its nesting
+        # first (segments.json_text).
+        if getattr(data, "is_json_string", False) and json_depth_exceeds(data):
+            raise serializers.ValidationError(
+                f"The rules are nested more than {MAX_JSON_DEPTH} levels deep ({RULE_TREE_HINT})."
+            )
         value = super().to_internal_value(data)
         if not isinstance(value, dict):
             raise serializers.ValidationError("Give the rules as a JSON object.")
@@ -36,9 +47,14 @@ class RulesField(serializers.JSONField):
 # Errors -----------------------------------------------------------------------------------
 
 
-class RuleErrorSerializer(serializers.Serializer):
+class SegmentErrorSerializer(serializers.Serializer):
+    """Every 400 of the segments API: where the problem is and what it is."""
+
     path = serializers.CharField(
-        help_text='The node refused, e.g. "all[1].any[0]" ("" is the root).', allow_blank=True
+        allow_blank=True,
+        help_text='Where the problem is: a node of the rules ("all[1].any[0]"), a request '
+        'field or query parameter ("name", "as_of", "with", "customer_ids[3]"), or "" for '
+        "the rules' root or the request as a whole.",
     )
     message = serializers.CharField(help_text="What is wrong with it, for a person to read.")
 
@@ -46,7 +62,8 @@ class RuleErrorSerializer(serializers.Serializer):
 class SegmentRefusalSerializer(serializers.Serializer):
     reason = serializers.CharField(
         help_text="segment_in_use, empty_upload, no_known_customers, unreadable_file, "
-        "no_customer_id_column, preview_superseded or preview_timeout."
+        "no_customer_id_column, preview_superseded or statement_timeout (the query took "
+        "longer than the time limit, 422)."
     )
     detail = serializers.CharField(help_text="What was refused and why, for a person to read.")
 
@@ -62,8 +79,12 @@ class SegmentInputSerializer(serializers.Serializer):
 
 
 class SegmentSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="null: a removed user."
+    )
+    updated_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True, help_text="null: a removed user."
+    )
     member_count = serializers.IntegerField(
         read_only=True,
         allow_null=True,
@@ -144,6 +165,17 @@ class SegmentPreviewSerializer(serializers.Serializer):
 # Members, export, overlap -----------------------------------------------------------------
 
 
+class UnknownAsNullChoiceField(serializers.ChoiceField):
+    """A choice column where blank means unknown: answered as null, never as a value
+    outside the documented choices."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        return super().to_representation(value) if value else None
+
+
 class SegmentMemberSerializer(serializers.ModelSerializer):
     phone = serializers.CharField(
         source="phone_shown", read_only=True, help_text="Masked without the PII permission."
@@ -152,6 +184,9 @@ class SegmentMemberSerializer(serializers.ModelSerializer):
         source="email_shown", read_only=True, help_text="Masked without the PII permission."
     )
     tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    rfm_group = UnknownAsNullChoiceField(
+        choices=RfmGroup.choices, help_text="null until the customer has a paid order."
+    )
 
     class Meta:
         model = Customer

@@ -12,12 +12,12 @@ from segments.api import views
 
 urlpatterns = [
     path(
-        "segments/<int:segment_pk>/members/",
+        "segments/<str:segment_pk>/members/",
         views.SegmentMemberViewSet.as_view({"get": "list"}),
         name="api-segment-members",
     ),
     path(
-        "segments/<int:segment_pk>/export/",
+        "segments/<str:segment_pk>/export/",
         views.SegmentMemberViewSet.as_view(
             {"get": "export"}, renderer_classes=[JSONRenderer, views.CSVRenderer]
         ),

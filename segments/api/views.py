@@ -2,11 +2,20 @@
 catalogue and the values present in the data, and snapshot upload.
 
 Marketers write; analysts read (and may preview, which writes nothing). Every view parses
-input, calls one service or selector and renders. Rules the catalogue refuses answer 400
-{"path", "message"} (the node and what is wrong with it), the same shape for preview,
-create and update, so the builder shows it at the node. Business refusals are 409.
+input, calls one service or selector and renders.
+
+Every 400 of these endpoints is {"path", "message"}: rules the catalogue refuses name the
+node ("all[1].any[0]"), so the builder shows the message there; a request field or query
+parameter that is wrong names it ("name", "as_of", "with"); "" is the rules' root or the
+request as a whole (JSON that does not decode). Business refusals are 409, and a query that
+ran out of time (settings.SEGMENT_STATEMENT_TIMEOUT_SECONDS) 422 {"reason":
+"statement_timeout", "detail"}. A segment id that is not a number is an unknown segment (404).
 """
 
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -19,21 +28,23 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
-from rest_framework.renderers import BaseRenderer
+from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from crm.core.csv_export import stream_csv
 from crm.core.permissions import READ_ROLES, WRITE_ROLES, HasRole, can_see_pii
 from crm.models import Customer
 from segments import selectors
+from segments.api.parsers import DepthLimitedJSONParser
 from segments.api.serializers import (
     FieldValuesSerializer,
-    RuleErrorSerializer,
     SegmentDetailSerializer,
     SegmentDuplicateInputSerializer,
+    SegmentErrorSerializer,
     SegmentFieldSerializer,
     SegmentInputSerializer,
     SegmentMemberSerializer,
@@ -52,11 +63,43 @@ from segments.filters import SegmentFilterSet, SegmentMemberFilterSet
 from segments.models import Segment
 from segments.rules import RuleError
 from segments.services import definitions, preview, refresh, uploads
+from segments.services.query_settings import rows_within_time_limit, segment_query_time_limit
+
+_NO_SEGMENT = "No segment with this id."
 
 _FORBIDDEN = OpenApiResponse(description="The user's role may not do this.")
 _RULES_REFUSED = OpenApiResponse(
-    response=RuleErrorSerializer,
-    description="The rules are refused by the field catalogue; `path` names the node.",
+    response=SegmentErrorSerializer,
+    description="The request is refused: rules the field catalogue refuses (`path` names "
+    "the node) or a request field that is wrong (`path` names it).",
+)
+_BAD_REQUEST = OpenApiResponse(
+    response=SegmentErrorSerializer,
+    description="A request field or query parameter is wrong; `path` names it.",
+)
+_STORED_RULES_REFUSED = OpenApiResponse(
+    response=SegmentErrorSerializer,
+    description="A filter is wrong (`path` names it), or the segment's stored rules no longer "
+    "validate (e.g. a segment they use was deleted; `path` names their node).",
+)
+_TIMED_OUT = OpenApiResponse(
+    response=SegmentRefusalSerializer,
+    description="The query took longer than the time limit and was cancelled "
+    "(reason `statement_timeout`).",
+    examples=[
+        OpenApiExample(
+            "statement timeout",
+            value={
+                "reason": "statement_timeout",
+                "detail": "Finding the customers took longer than 30 s and was stopped; try "
+                "simpler rules, or try again later.",
+            },
+        )
+    ],
+)
+_NOT_FOUND = OpenApiResponse(description="No segment with this id.")
+_SEGMENT_ID = OpenApiParameter(
+    "segment_pk", int, OpenApiParameter.PATH, description="The segment's id."
 )
 _RULES_EXAMPLE = {
     "all": [
@@ -113,8 +156,59 @@ class CSVRenderer(BaseRenderer):
         return data
 
 
+def first_error(detail: Any, path: str = "") -> tuple[str, str]:
+    """The first problem of a DRF error detail as (path, message): fields by name, list
+    items by index ("customer_ids[3]"), errors of the whole request at ""."""
+    if isinstance(detail, dict) and detail:
+        key, value = next(iter(detail.items()))
+        if isinstance(key, int) or str(key).isdigit():
+            step = f"{path}[{key}]"
+        elif key == api_settings.NON_FIELD_ERRORS_KEY:
+            step = path
+        else:
+            step = f"{path}.{key}" if path else str(key)
+        return first_error(value, step)
+    if isinstance(detail, list) and detail:
+        return first_error(detail[0], path)
+    return path, str(detail)
+
+
+class SegmentErrorsMixin:
+    """The error answers of the segments API (see the module docstring); an error answers
+    JSON even to a client that asked for CSV."""
+
+    # Where a RuleError points: rules sent with the request, or rules stored earlier.
+    rule_error_prefix = ""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, RuleError):
+            response = _error(exc.path, self.rule_error_prefix + exc.message)
+        elif isinstance(exc, ValidationError):
+            response = _error(*first_error(exc.detail))
+        elif isinstance(exc, ParseError):
+            response = _error("", str(exc.detail))
+        elif isinstance(exc, DjangoValidationError):
+            # A service's full_clean(): by field, or of the segment as a whole.
+            response = _error(
+                *first_error(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+            )
+        else:
+            response = super().handle_exception(exc)
+        if response.status_code >= 400:
+            self.request.accepted_renderer = JSONRenderer()
+            self.request.accepted_media_type = JSONRenderer.media_type
+        return response
+
+
+def _error(path: str, message: str) -> Response:
+    return Response({"path": path, "message": message}, status=status.HTTP_400_BAD_REQUEST)
+
+
 @extend_schema_view(
-    list=extend_schema(summary="List segments"),
+    list=extend_schema(
+        summary="List segments",
+        responses={200: SegmentSerializer(many=True), 400: _BAD_REQUEST},
+    ),
     retrieve=extend_schema(summary="Read a segment", responses={200: SegmentDetailSerializer}),
     create=extend_schema(
         summary="Create a segment",
@@ -165,22 +259,18 @@ class CSVRenderer(BaseRenderer):
         ],
     ),
 )
-class SegmentViewSet(viewsets.ModelViewSet):
+class SegmentViewSet(SegmentErrorsMixin, viewsets.ModelViewSet):
     permission_classes = [HasRole]
     allowed_roles = WRITE_ROLES
     read_roles = READ_ROLES
     serializer_class = SegmentSerializer
     filterset_class = SegmentFilterSet
+    # Any path segment reaches the view, which answers 404 for what is no id (a 500 before:
+    # the database refused "abc" as an id).
+    lookup_value_regex = "[^/]+"
 
     def get_queryset(self):
         return selectors.segments_for_list()
-
-    def handle_exception(self, exc):
-        if isinstance(exc, RuleError):
-            return Response(
-                {"path": exc.path, "message": exc.message}, status=status.HTTP_400_BAD_REQUEST
-            )
-        return super().handle_exception(exc)
 
     # CRUD ---------------------------------------------------------------------------------
 
@@ -227,6 +317,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
             400: _RULES_REFUSED,
             403: _FORBIDDEN,
             409: SegmentRefusalSerializer,
+            422: _TIMED_OUT,
         },
         examples=[
             OpenApiExample(
@@ -294,7 +385,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
             ),
             OpenApiParameter("search", str, description="Only values containing this."),
         ],
-        responses={200: FieldValuesSerializer, 400: OpenApiResponse(description="Unknown field.")},
+        responses={200: FieldValuesSerializer, 400: _BAD_REQUEST},
     )
     @action(
         detail=False,
@@ -305,10 +396,11 @@ class SegmentViewSet(viewsets.ModelViewSet):
     )
     def field_values(self, request: Request) -> Response:
         name = request.query_params.get("field", "")
+        search = request.query_params.get("search", "")
+        if "\x00" in search:
+            raise ValidationError({"search": ["The search must not contain a NUL character."]})
         try:
-            values = selectors.field_values(
-                field=name, search=request.query_params.get("search", "")
-            )
+            values = selectors.field_values(field=name, search=search)
         except KeyError:
             known = ", ".join(sorted(selectors.VALUE_SOURCES))
             raise ValidationError({"field": [f"No values for {name!r}; one of {known}."]}) from None
@@ -317,20 +409,24 @@ class SegmentViewSet(viewsets.ModelViewSet):
     @extend_schema(
         summary="Sizes of this segment, another one and of both",
         parameters=[OpenApiParameter("with", int, required=True, description="The other id.")],
-        responses={200: SegmentOverlapSerializer, 400: _RULES_REFUSED},
+        responses={
+            200: SegmentOverlapSerializer,
+            400: _STORED_RULES_REFUSED,
+            404: _NOT_FOUND,
+            422: _TIMED_OUT,
+        },
     )
     @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
     def overlap(self, request: Request, pk: str | None = None) -> Response:
         segment = self._segment()
         other_id = request.query_params.get("with", "")
-        other = (
-            selectors.segments_for_list().filter(pk=other_id).first()
-            if other_id.isdigit()
-            else None
-        )
+        other = selectors.segment_named_by(other_id)
         if other is None:
             raise ValidationError({"with": [f"No segment with id {other_id!r}."]})
-        sizes = selectors.segment_overlap_summary(first=segment, second=other, as_of=timezone.now())
+        with segment_query_time_limit():
+            sizes = selectors.segment_overlap_summary(
+                first=segment, second=other, as_of=timezone.now()
+            )
         return Response(SegmentOverlapSerializer(sizes).data)
 
     @extend_schema(
@@ -375,8 +471,13 @@ class SegmentViewSet(viewsets.ModelViewSet):
             job.refresh_from_db()
             return Response(SegmentRefreshJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
         jobs = selectors.segment_refresh_jobs(segment=segment)
-        job_id = request.query_params.get("job", "")
-        job = get_object_or_404(jobs, pk=job_id) if job_id.isdigit() else jobs.first()
+        job_id = request.query_params.get("job")
+        if job_id is None:
+            job = jobs.first()
+        elif selectors.ID_TEXT.fullmatch(job_id):
+            job = get_object_or_404(jobs, pk=int(job_id))
+        else:
+            raise Http404("No refresh job with this id.")
         if job is None:
             return Response(
                 {"detail": "This segment was never refreshed."}, status=status.HTTP_404_NOT_FOUND
@@ -410,7 +511,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
         },
         responses={
             201: SnapshotUploadSerializer,
-            400: OpenApiResponse(description="No name, or neither customer_ids nor file."),
+            400: _BAD_REQUEST,
             403: _FORBIDDEN,
             409: SegmentRefusalSerializer,
         },
@@ -439,7 +540,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
     @action(
         detail=False,
         methods=["post"],
-        parser_classes=[JSONParser, MultiPartParser, FormParser],
+        parser_classes=[DepthLimitedJSONParser, MultiPartParser, FormParser],
         pagination_class=None,
     )
     def upload(self, request: Request) -> Response:
@@ -461,15 +562,24 @@ class SegmentViewSet(viewsets.ModelViewSet):
 
     def _segment(self) -> Segment:
         """The segment of the URL (without the list filters: they are not its identity)."""
-        segment = get_object_or_404(selectors.segments_for_list(), pk=self.kwargs["pk"])
+        segment = _segment_or_404(self.kwargs["pk"])
         self.check_object_permissions(self.request, segment)
         return segment
 
 
-class SegmentMemberViewSet(viewsets.GenericViewSet):
+def _segment_or_404(text: str) -> Segment:
+    segment = selectors.segment_named_by(text)
+    if segment is None:
+        raise Http404(_NO_SEGMENT)
+    return segment
+
+
+@extend_schema(parameters=[_SEGMENT_ID])
+class SegmentMemberViewSet(SegmentErrorsMixin, viewsets.GenericViewSet):
     """A segment's members now: the list (paginated, filterable) and the CSV export.
 
     Contact is masked in SQL without the PII permission (crm.selectors.with_contact_shown).
+    Both run under the segment query time limit.
     """
 
     permission_classes = [HasRole]
@@ -477,40 +587,47 @@ class SegmentMemberViewSet(viewsets.GenericViewSet):
     read_roles = READ_ROLES
     serializer_class = SegmentMemberSerializer
     filterset_class = SegmentMemberFilterSet
+    # RuleErrors here come from the segment's stored rules, not from the request.
+    rule_error_prefix = "This segment's rules no longer validate: "
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             # drf-spectacular reads the model (for the filter parameters) without a URL.
             return Customer.objects.none()
-        segment = get_object_or_404(selectors.segments_for_list(), pk=self.kwargs["segment_pk"])
+        segment = _segment_or_404(self.kwargs["segment_pk"])
         return selectors.segment_members_for_list(
             segment=segment, as_of=timezone.now(), show_pii=can_see_pii(self.request.user)
         )
 
-    def handle_exception(self, exc):
-        if isinstance(exc, RuleError):
-            return Response(
-                {"path": exc.path, "message": exc.message}, status=status.HTTP_400_BAD_REQUEST
-            )
-        return super().handle_exception(exc)
-
     @extend_schema(
         summary="The segment's members now (paginated, filterable, contact masked)",
-        responses={200: SegmentMemberSerializer(many=True), 400: _RULES_REFUSED},
+        responses={
+            200: SegmentMemberSerializer(many=True),
+            400: _STORED_RULES_REFUSED,
+            404: _NOT_FOUND,
+            422: _TIMED_OUT,
+        },
     )
     def list(self, request: Request, segment_pk: str | None = None) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(SegmentMemberSerializer(page, many=True).data)
+        members = self.filter_queryset(self.get_queryset())
+        with segment_query_time_limit():
+            page = self.paginate_queryset(members)
+            return self.get_paginated_response(SegmentMemberSerializer(page, many=True).data)
 
     @extend_schema(
         summary="The members as CSV (streamed; the member filters apply)",
+        description="The download starts once the first members are found; a query that "
+        "takes longer than the time limit before that answers 422.",
         responses={
             (200, "text/csv"): OpenApiResponse(
                 response=OpenApiTypes.STR,
                 description="Phone and e-mail are masked without the PII permission; cells "
                 "a spreadsheet would run as formulas are neutralised.",
             ),
-            400: _RULES_REFUSED,
+            # Errors answer JSON whatever the client accepts.
+            (400, "application/json"): _STORED_RULES_REFUSED,
+            404: _NOT_FOUND,
+            (422, "application/json"): _TIMED_OUT,
         },
     )
     def export(self, request: Request, segment_pk: str | None = None):
@@ -519,7 +636,7 @@ class SegmentMemberViewSet(viewsets.GenericViewSet):
         return stream_csv(
             filename=f"segment-{segment_pk}-{stamp}.csv",
             header=selectors.MEMBER_EXPORT_HEADER,
-            rows=selectors.member_export_rows(members),
+            rows=rows_within_time_limit(lambda: selectors.member_export_rows(members)),
         )
 
 

@@ -47,7 +47,13 @@ from segments.fields.aggregates import (
     aggregate_condition,
     customers_with_rows,
 )
-from segments.fields.lookups import column_condition, comparison, zero_matches
+from segments.fields.lookups import (
+    SURROUNDING_SPACE,
+    code_column_condition,
+    column_condition,
+    comparison,
+    zero_matches,
+)
 from segments.models import SegmentMember
 
 if TYPE_CHECKING:
@@ -163,19 +169,23 @@ def _customer_values_field(
     **options,
 ) -> None:
     """A label ranked or tiled over many orders or customers: a semi-join on the crm.measures
-    query of (customer_id, value) rows, which holds only the customers with a known value."""
+    query of (customer_id, value) rows, which holds only the customers with a known value.
+    A text label (a category, a channel) is a code: any letter case, trimmed."""
+    is_code = value_type == ValueType.TEXT
 
     def compile_values(condition: "Condition", context: CompileContext) -> Q:
+        if context.as_of_is_now and is_code:
+            return code_column_condition(condition, column=name)
         if context.as_of_is_now:
             return column_condition(condition, context, column=name, nullable=nullable)
         values = query(context)
         if condition.op == Op.IS_NULL:
             return ~_customers_in(values, "")
-        matched, params = _sql_comparison(condition.op, condition.value)
+        compare = _sql_code_comparison if is_code else _sql_comparison
+        matched, params = compare(condition.op, condition.value)
         if _without_orders_matches(name, condition.op, condition.value):
-            negated = Sql(f"NOT (value {matched})", params)
-            return ~_customers_in(values, negated.text, negated.params)
-        return _customers_in(values, f"value {matched}", params)
+            return ~_customers_in(values, f"NOT ({matched})", params)
+        return _customers_in(values, matched, params)
 
     register_field(
         name=name,
@@ -198,18 +208,26 @@ def _customers_in(values: Sql, condition: str, params: tuple = ()) -> Q:
     )
 
 
+def _sql_code_comparison(op: Operator, value) -> tuple[str, tuple]:
+    """eq / in on the text `value` column of a (customer_id, value) query, compared as
+    fields.lookups.code() compares codes (any letter case, trimmed)."""
+    values = list(value) if op == Op.IN else [value]
+    wanted = ", ".join("lower(%s)" for _ in values)
+    return f"lower(btrim(value, %s)) IN ({wanted})", (SURROUNDING_SPACE, *values)
+
+
 def _sql_comparison(op: Operator, value) -> tuple[str, tuple]:
     """A positive operator on the `value` column of a (customer_id, value) query."""
     match op:
         case Op.EQ:
-            return "= %s", (value,)
+            return "value = %s", (value,)
         case Op.IN:
-            return "= ANY(%s)", (list(value),)
+            return "value = ANY(%s)", (list(value),)
         case Op.GT | Op.GTE | Op.LT | Op.LTE:
             symbol = {Op.GT: ">", Op.GTE: ">=", Op.LT: "<", Op.LTE: "<="}[op]
-            return f"{symbol} %s", (value,)
+            return f"value {symbol} %s", (value,)
         case Op.BETWEEN:
-            return "BETWEEN %s AND %s", tuple(value)
+            return "value BETWEEN %s AND %s", tuple(value)
     raise ValueError(f"{op} is not a comparison")
 
 

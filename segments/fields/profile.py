@@ -10,14 +10,18 @@ from calendar import isleap
 from datetime import date
 from typing import TYPE_CHECKING
 
-from django.db.models import Exists, JSONField, OuterRef, Q, Value
-from django.db.models.fields.json import KeyTransform
+from django.db.models import Exists, OuterRef, Q
 
 from crm.enums import Gender
 from crm.models import Customer
 from segments.catalogue import CompileContext, register_field
 from segments.enums import FieldFamily, Operator, ValueType
-from segments.fields.lookups import column_condition
+from segments.fields.lookups import (
+    ConsentGiven,
+    code_column_condition,
+    code_matches,
+    column_condition,
+)
 
 if TYPE_CHECKING:
     from segments.rules import Condition
@@ -36,10 +40,11 @@ def _no_history(help_text: str) -> str:
 
 
 def _text_field(name: str, label: str, help_text: str) -> None:
-    """Register a free-text column (values come from the data) where blank means unknown."""
+    """Register a free-text code column (values come from the data) where blank means
+    unknown; codes match whatever their letter case and surrounding spaces."""
 
     def compile_text(condition: "Condition", context: CompileContext) -> Q:
-        return column_condition(condition, context, column=name)
+        return code_column_condition(condition, column=name)
 
     register_field(
         name=name,
@@ -194,7 +199,7 @@ def _compile_registered_at(condition: "Condition", context: CompileContext) -> Q
 )
 def _compile_tag(condition: "Condition", context: CompileContext) -> Q:
     tagged = Customer.tags.through.objects.filter(
-        customer_id=OuterRef("pk"), tag__name=condition.value
+        code_matches("tag__name", [condition.value]), customer_id=OuterRef("pk")
     )
     return Q(Exists(tagged))
 
@@ -210,12 +215,6 @@ def _compile_tag(condition: "Condition", context: CompileContext) -> Q:
 )
 def _compile_consent(condition: "Condition", context: CompileContext) -> Q:
     """Only an explicit JSON true is consent; a missing code or any other value is not.
-
-    `consent -> 'sms'` is NULL when the key is missing, so the key test comes first and
-    keeps the condition two-valued. KeyTransform (not a "consent__<code>" lookup) so that a
-    code is never parsed as a lookup path.
-    """
-    code = condition.value
-    value = KeyTransform(code, "consent")
-    consented = value.get_lookup("exact")(value, Value(True, output_field=JSONField()))
-    return Q(consent__has_key=code) & Q(consented)
+    The channel code matches whatever its letter case and surrounding spaces (never NULL,
+    see ConsentGiven)."""
+    return Q(ConsentGiven(condition.value))

@@ -45,7 +45,7 @@ from segments.fields.aggregates import (
     number_condition,
     number_term,
 )
-from segments.fields.lookups import column_condition, comparison
+from segments.fields.lookups import code_matches, column_condition, comparison
 
 if TYPE_CHECKING:
     from segments.rules import Condition
@@ -67,14 +67,26 @@ def _has_item_scope(condition: "Condition") -> bool:
     return condition.scope is not None and bool(condition.scope.category or condition.scope.sku)
 
 
-def _item_filter(condition: "Condition") -> dict[str, str]:
+def _item_filter(condition: "Condition", prefix: str = "") -> Q:
+    """Item lines of the scope's category and SKU (codes: any case, trimmed)."""
     scope = condition.scope
-    lookups = {}
+    lines = Q()
     if scope is not None and scope.category:
-        lookups["category"] = scope.category
+        lines &= code_matches(f"{prefix}category", [scope.category])
     if scope is not None and scope.sku:
-        lookups["sku"] = scope.sku
-    return lookups
+        lines &= code_matches(f"{prefix}sku", [scope.sku])
+    return lines
+
+
+def _order_filter(condition: "Condition", prefix: str = "") -> Q:
+    """Orders of the scope's store and channel (codes: any case, trimmed)."""
+    scope = condition.scope
+    orders = Q()
+    if scope is not None and scope.store:
+        orders &= code_matches(f"{prefix}store", [scope.store])
+    if scope is not None and scope.channel:
+        orders &= code_matches(f"{prefix}channel", [scope.channel])
+    return orders
 
 
 def _row_set(table: str, condition: "Condition", context: CompileContext) -> RowSet:
@@ -83,31 +95,23 @@ def _row_set(table: str, condition: "Condition", context: CompileContext) -> Row
 
 def paid_orders(condition: "Condition", context: CompileContext) -> QuerySet:
     """Paid orders placed at or before as_of, in the condition's window and scope."""
-    orders = Order.objects.paid().filter(context.window_filter("placed_at", condition.window))
-    scope = condition.scope
-    if scope is not None and scope.store:
-        orders = orders.filter(store=scope.store)
-    if scope is not None and scope.channel:
-        orders = orders.filter(channel=scope.channel)
+    orders = Order.objects.paid().filter(
+        context.window_filter("placed_at", condition.window), _order_filter(condition)
+    )
     if _has_item_scope(condition):
-        items = OrderItem.objects.filter(order=OuterRef("pk"), **_item_filter(condition))
+        items = OrderItem.objects.filter(_item_filter(condition), order=OuterRef("pk"))
         orders = orders.filter(Exists(items))
     return orders
 
 
 def paid_lines(condition: "Condition", context: CompileContext) -> QuerySet:
     """Item lines of paid orders (at or before as_of, windowed, scoped) that match the scope."""
-    lines = OrderItem.objects.filter(
+    return OrderItem.objects.filter(
         context.window_filter("order__placed_at", condition.window),
+        _item_filter(condition),
+        _order_filter(condition, prefix="order__"),
         order__status=OrderStatus.PAID,
-        **_item_filter(condition),
     )
-    scope = condition.scope
-    if scope.store:
-        lines = lines.filter(order__store=scope.store)
-    if scope.channel:
-        lines = lines.filter(order__channel=scope.channel)
-    return lines
 
 
 def _line_amount() -> ExpressionWrapper:
@@ -424,15 +428,15 @@ def _bought(name: str, label: str, *, lookup: str, rows: str, help_text: str) ->
         if rows == "lines":
             found = OrderItem.objects.filter(
                 context.window_filter("order__placed_at", condition.window),
+                code_matches(lookup, values),
                 order__status=OrderStatus.PAID,
                 order__customer=OuterRef("pk"),
-                **{f"{lookup}__in": values},
             )
         else:
             found = Order.objects.paid().filter(
                 context.window_filter("placed_at", condition.window),
+                code_matches(lookup, values),
                 customer=OuterRef("pk"),
-                **{f"{lookup}__in": values},
             )
         return Q(Exists(found))
 

@@ -5,7 +5,8 @@ stored in canonical form; every change writes an AuditEntry (SPEC §7). Writes o
 one transaction-level lock (locks.lock_rule_writes) so that two concurrent edits can never
 make an in_segment cycle that neither saw, nor delete a segment another one just started
 to reference. A change of what a segment selects starts its refresh
-(segments.services.refresh) when the transaction commits.
+(segments.services.refresh) when the transaction commits. Every write of a definition is
+stamped by the database (_stamp_change), which versions segments for the claim engine.
 """
 
 from collections.abc import Mapping
@@ -58,6 +59,7 @@ def create_segment(
     )
     segment.full_clean()
     segment.save()
+    _stamp_change(segment, previous=None)
     audit_segment_change(
         actor=actor,
         now=now,
@@ -108,7 +110,8 @@ def update_segment(
         return segment
     segment.updated_by = acting_user(actor)
     segment.full_clean()
-    segment.save(update_fields=[*changed, "updated_by", "updated_at"])
+    segment.save(update_fields=[*changed, "updated_by"])
+    _stamp_change(segment, previous=segment.updated_at)
     audit_segment_change(
         actor=actor,
         now=now,
@@ -143,6 +146,7 @@ def duplicate_segment(
     )
     copy.full_clean()
     copy.save()
+    _stamp_change(copy, previous=None)
     audit_segment_change(
         actor=actor,
         now=now,
@@ -191,6 +195,30 @@ def delete_segment(*, segment: Segment, actor: AbstractBaseUser | None, now: dat
         object_id=str(segment_id),
         changes={"name": [segment_name, None]},
     )
+
+
+def _stamp_change(segment: Segment, *, previous: datetime | None) -> None:
+    """Set `segment.updated_at` from the database, after every other segment's and after its
+    own `previous` one, so that segments_version() (their max) moves forward with every
+    committed change, whatever the clocks of the app servers: with a clock behind another
+    server's, an edit written with the app's own time could leave the max where it was,
+    and the claim engine would keep deciding with the old rules (campaigns.services.claims).
+
+    Requires lock_rule_writes(): the writes are serialised, so each one sees the stamps of
+    those committed before it.
+    """
+    table = Segment._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET updated_at = GREATEST("
+            "clock_timestamp(), "
+            f"(SELECT max(other.updated_at) FROM {table} other WHERE other.id <> %s) "
+            "+ interval '1 microsecond', "
+            "%s::timestamptz + interval '1 microsecond') "
+            "WHERE id = %s RETURNING updated_at",
+            [segment.pk, previous, segment.pk],
+        )
+        segment.updated_at = cursor.fetchone()[0]
 
 
 def _copy_members(*, source_id: int, target_id: int, now: datetime) -> int:

@@ -2,16 +2,17 @@
 rules in one sentence.
 
 A preview writes nothing, but it is a service because it manages the database work it
-starts: the count stops after PREVIEW_TIMEOUT_MS, and a marketer's newer edit cancels the
-count of the older one still running (each preview tags its connection with the builder
-session, and the next preview of that session cancels the query carrying the tag).
+starts: the count stops after settings.SEGMENT_STATEMENT_TIMEOUT_SECONDS, and a marketer's
+newer edit cancels the count of the older one still running (each preview tags its
+connection with the builder session, and the next preview of that session cancels the query
+carrying the tag).
 """
 
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connection
 from psycopg import errors as pg_errors
 
 from segments import selectors
@@ -19,11 +20,8 @@ from segments.describe import describe_rule_tree
 from segments.exceptions import PreviewStopped
 from segments.models import Segment
 from segments.rules import parse_rule_tree
-from segments.services.query_settings import apply_segment_query_settings
+from segments.services.query_settings import segment_query_time_limit
 
-# A preview slower than this is stopped on the database; the builder counts again at the
-# next edit. Every reference rule counts in < 5 s on 1M customers (bench_segments.py).
-PREVIEW_TIMEOUT_MS = 20_000
 PREVIEW_APPLICATION_PREFIX = "opscrm-preview"
 
 
@@ -39,23 +37,22 @@ def preview_segment_rules(
 ) -> dict[str, Any]:
     """Count, total, sample and sentence of the customers matching `rules` at `as_of`.
 
-    Writes nothing. The counting stops after PREVIEW_TIMEOUT_MS, and a preview from a
-    builder session (`builder_session`, per viewer) first cancels, with pg_cancel_backend,
-    the previous preview of that same session still running on the database: an edit
-    supersedes it. The superseded or too slow preview raises PreviewStopped. Raises
-    RuleError for invalid rules (`segment` is the segment being edited, so a reference back
-    to it is refused as a cycle).
+    Writes nothing. A preview from a builder session (`builder_session`, per viewer) first
+    cancels, with pg_cancel_backend, the previous preview of that same session still
+    running on the database: an edit supersedes it, and the superseded preview raises
+    PreviewStopped. A count slower than SEGMENT_STATEMENT_TIMEOUT_SECONDS is stopped and
+    raises SegmentQueryTimedOut. Raises RuleError for invalid rules (`segment` is the
+    segment being edited, so a reference back to it is refused as a cycle).
     """
     node = parse_rule_tree(rules, segment_id=segment.pk if segment else None)
     tag = _preview_tag(viewer_id, builder_session) if builder_session else ""
     if tag:
         _cancel_running_previews(tag)
+    # Local settings end with the transaction, so a pooled connection never keeps the tag
+    # (and is never cancelled as this session's preview later).
+    tagged = {"application_name": tag} if tag else {}
     try:
-        with transaction.atomic():
-            # Local settings end with this transaction, so a pooled connection never keeps
-            # the tag (and is never cancelled as this session's preview later).
-            tagged = {"application_name": tag} if tag else {}
-            apply_segment_query_settings(statement_timeout=str(PREVIEW_TIMEOUT_MS), **tagged)
+        with segment_query_time_limit(**tagged):
             preview = selectors.segment_preview(
                 rules=rules,
                 as_of=as_of,
@@ -64,13 +61,10 @@ def preview_segment_rules(
                 sample_size=sample_size,
             )
     except OperationalError as error:
+        # The time limit's cancel is SegmentQueryTimedOut already; this one is another
+        # preview's pg_cancel_backend.
         if not isinstance(error.__cause__, pg_errors.QueryCanceled):
             raise
-        if "statement timeout" in str(error.__cause__):
-            raise PreviewStopped(
-                "preview_timeout",
-                f"Counting took longer than {PREVIEW_TIMEOUT_MS / 1000:g} s and was stopped.",
-            ) from None
         raise PreviewStopped(
             "preview_superseded", "A newer preview from the same builder replaced this one."
         ) from None

@@ -1,7 +1,19 @@
-"""The PostgreSQL settings the heavy segment queries run with: the preview's counts and the
-refresh's member query (and the benchmark that measures both)."""
+"""The PostgreSQL settings the heavy segment queries run with (the preview's counts, the
+member lists, overlaps and exports, the refresh's member query, and the benchmark that
+measures them), and the time limit of the ones a person waits for."""
 
-from django.db import connection
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from django.conf import settings as django_settings
+from django.db import OperationalError, connection, transaction
+from psycopg import errors as pg_errors
+
+from segments.exceptions import SegmentQueryTimedOut
+
+Row = TypeVar("Row")
 
 # PostgreSQL settings of the heavy segment queries (preview counts, the refresh's member
 # query), SET LOCAL for their transaction only. Measured with bench/bench_segments.py on
@@ -23,3 +35,68 @@ def apply_segment_query_settings(**extra: str) -> None:
             "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in settings),
             [item for pair in settings.items() for item in pair],
         )
+
+
+def statement_timeout_seconds() -> float:
+    """settings.SEGMENT_STATEMENT_TIMEOUT_SECONDS: how long one segment query may run."""
+    return float(django_settings.SEGMENT_STATEMENT_TIMEOUT_SECONDS)
+
+
+@contextmanager
+def segment_query_time_limit(**extra: str) -> Iterator[None]:
+    """Run the block in a transaction with the SEGMENT_QUERY_SETTINGS (and `extra`) and a
+    statement timeout of SEGMENT_STATEMENT_TIMEOUT_SECONDS on each query.
+
+    A query the timeout cancels raises SegmentQueryTimedOut (the transaction is rolled back
+    and the connection's own settings are back). A query cancelled for another reason
+    (pg_cancel_backend) is re-raised as the OperationalError it is.
+    """
+    seconds = statement_timeout_seconds()
+    # PostgreSQL counts whole milliseconds, and 0 would mean no limit at all.
+    limit = str(max(round(seconds * 1000), 1))
+    started = time.monotonic()
+    try:
+        with transaction.atomic():
+            apply_segment_query_settings(statement_timeout=limit, **extra)
+            yield
+    except OperationalError as error:
+        if not isinstance(error.__cause__, pg_errors.QueryCanceled):
+            raise
+        # The message does not tell a timeout reliably: a parallel query reports its
+        # workers' "canceling statement due to user request" when the leader's timeout
+        # stops them. A cancel after the limit has passed is the limit's.
+        timed_out = "statement timeout" in str(error.__cause__)
+        if timed_out or time.monotonic() - started >= seconds:
+            raise SegmentQueryTimedOut(seconds) from None
+        raise
+
+
+def rows_within_time_limit(read_rows: Callable[[], Iterable[Row]]) -> Iterator[Row]:
+    """The rows of a streamed export, read in one transaction under the time limit (each
+    fetch is one statement).
+
+    The first rows are read before this returns, so that a query too slow to give any row
+    raises SegmentQueryTimedOut here, before a download starts; one cancelled later ends
+    the download early. Closing the returned iterator ends the transaction.
+    """
+    rows = _rows_in_transaction(read_rows)
+    first = next(rows, _NO_ROW)
+    return _streamed(first, rows)
+
+
+_NO_ROW = object()
+
+
+def _rows_in_transaction(read_rows: Callable[[], Iterable[Row]]) -> Iterator[Row]:
+    with segment_query_time_limit():
+        yield from read_rows()
+
+
+def _streamed(first, rows: Iterator[Row]) -> Iterator[Row]:
+    if first is _NO_ROW:
+        return
+    try:
+        yield first
+        yield from rows
+    finally:
+        rows.close()

@@ -19,6 +19,9 @@
   const config = JSON.parse(configElement.textContent);
   const fields = new Map(config.fields.map((spec) => [spec.name, spec]));
   const DEBOUNCE_MS = 400;
+  // Typing in a code's input asks the server for the codes containing the text (the list
+  // first holds only the most frequent ones).
+  const SEARCH_DEBOUNCE_MS = 250;
   const LIST_OPS = new Set(["in", "not_in"]);
   const MONTHS = [
     "January", "February", "March", "April", "May", "June", "July", "August", "September",
@@ -462,7 +465,7 @@
         return el("input", {
           type: "text", class: "rule-value", "aria-label": label, value: value ?? "",
           list: valuesList(spec.name), autocomplete: "off",
-          oninput: (event) => { update(event.target.value); changed(); },
+          oninput: (event) => { update(event.target.value); searchValues(spec.name, event.target.value); changed(); },
         });
     }
   }
@@ -523,6 +526,9 @@
       }
     });
     input.addEventListener("change", add);
+    if (spec.value_type === "text") {
+      input.addEventListener("input", () => searchValues(spec.name, input.value));
+    }
     function drawChips() {
       chips.replaceChildren(...values.map((value, position) => el("span", { class: "chip" }, String(value),
         el("button", {
@@ -575,25 +581,58 @@
         el("input", {
           type: "text", value: node.scope[key] || "", list: valuesList(key), autocomplete: "off",
           "aria-label": `Only orders of this ${label.toLowerCase()}`, class: `scope-${key}`,
-          oninput: (event) => { node.scope[key] = event.target.value.trim(); changed(); },
+          oninput: (event) => {
+            node.scope[key] = event.target.value.trim();
+            searchValues(key, event.target.value);
+            changed();
+          },
         })))));
   }
 
-  // A <datalist> of the values present in the data, fetched once per field.
+  // A <datalist> per code field: the codes present in the data (matched whatever their
+  // letter case), the most frequent first; typing searches the data for more.
   function valuesList(name) {
     const id = `values-${name}`;
     if (!valueLists.has(name)) {
-      const list = el("datalist", { id });
-      document.body.append(list);
-      valueLists.set(name, list);
-      fetch(`${config.values_url}?field=${encodeURIComponent(name)}`, {
-        headers: { Accept: "application/json" }, credentials: "same-origin",
-      })
-        .then((response) => (response.ok ? response.json() : { values: [] }))
-        .then((data) => list.replaceChildren(...data.values.map((value) => el("option", { value }))))
-        .catch(() => {});
+      const entry = { list: el("datalist", { id }), search: null, timer: null, asked: 0 };
+      document.body.append(entry.list);
+      valueLists.set(name, entry);
+      loadValues(name, "");
     }
     return id;
+  }
+
+  function searchValues(name, text) {
+    const entry = valueLists.get(name);
+    if (!entry) {
+      return;
+    }
+    window.clearTimeout(entry.timer);
+    entry.timer = window.setTimeout(() => loadValues(name, text.trim()), SEARCH_DEBOUNCE_MS);
+  }
+
+  function loadValues(name, search) {
+    const entry = valueLists.get(name);
+    if (entry.search === search) {
+      return;
+    }
+    entry.search = search;
+    // Answers may arrive out of order: only the latest question's answer is shown.
+    const asked = ++entry.asked;
+    const query = new URLSearchParams({ field: name });
+    if (search) {
+      query.set("search", search);
+    }
+    fetch(`${config.values_url}?${query}`, {
+      headers: { Accept: "application/json" }, credentials: "same-origin",
+    })
+      .then((response) => (response.ok ? response.json() : { values: [] }))
+      .then((data) => {
+        if (asked === entry.asked) {
+          entry.list.replaceChildren(...data.values.map((value) => el("option", { value })));
+        }
+      })
+      .catch(() => {});
   }
 
   // Live count -----------------------------------------------------------------------------

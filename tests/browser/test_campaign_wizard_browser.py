@@ -1,5 +1,6 @@
 """The campaign wizard in a real browser: a marketer fills it in, sees the audience size,
-adds a second coupon, saves the draft, schedules it and sees the new status."""
+adds a second coupon, saves the draft, schedules it and sees the new status; and picks a
+coupon template's restrictions from the codes the orders carry."""
 
 import os
 import tempfile
@@ -14,7 +15,7 @@ from campaigns.models import Campaign, CouponTemplate
 from crm.models import Channel
 from segments.models import Segment
 from segments.rules import canonical_rules
-from tests.factories import CustomerFactory
+from tests.factories import CustomerFactory, OrderFactory, OrderItemFactory
 
 SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", tempfile.gettempdir()))
 
@@ -112,4 +113,69 @@ def test_marketer_configures_and_schedules_a_campaign(live_server, shop, page):
         Decimal("0.100"),
         2,
     )
+    # the city typed into the pick list's search box was kept when saving
+    assert campaign.cities == ["Shanghai"]
+    assert page.problems == []
+
+
+@pytest.fixture
+def orders(shop):
+    """Orders carrying category codes, as a shop's pipeline sends them."""
+    customer = CustomerFactory(customer_id="SH-9", city="Shanghai")
+    for n, category in enumerate(["dried_fruit", "dried_fruit", "nuts"]):
+        order = OrderFactory(order_id=f"O-{n}", customer=customer, store="SH-01")
+        OrderItemFactory(order=order, sku=f"DF-0{n}", category=category)
+    return shop
+
+
+def test_marketer_picks_restriction_codes_from_the_data(live_server, orders, page):
+    # given a logged-in marketer on a new coupon template
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "mia")
+    page.fill("input[name=password]", "browser-pw-1")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/coupon-templates/create/")
+    page.fill("#id_name", "10 off dried fruit")
+    page.fill("#id_code", "dried-fruit-10")
+    page.fill("#id_face_value", "10")
+    page.fill("#id_valid_days", "7")
+
+    # when the marketer searches the categories: the codes the orders carry are offered
+    page.click("#id_categories")
+    page.keyboard.type("dri")
+    expect(page.locator("#id_categories-values option")).to_have_count(1)
+    expect(page.locator("#id_categories-values option")).to_have_attribute("value", "dried_fruit")
+    page.fill("#id_categories", "dried_fruit")
+    page.keyboard.press("Enter")
+    # ... and adds a SKU no order holds yet: its chip says so
+    page.click("#id_skus")
+    page.keyboard.type("GIFT-BOX-27")
+    page.keyboard.press("Enter")
+
+    # then the chosen codes show as chips, the new SKU marked
+    expect(page.locator("#id_categories-value")).to_have_value("dried_fruit")
+    expect(page.locator(".pick-list-chip[data-value=dried_fruit]")).not_to_have_class(
+        "pick-list-chip pick-list-new"
+    )
+    expect(page.locator(".pick-list-chip[data-value=GIFT-BOX-27]")).to_have_class(
+        "pick-list-chip pick-list-new"
+    )
+    page.screenshot(path=SCREENSHOTS / "opscrm-coupon-template-pick-lists.png", full_page=True)
+
+    # when it is saved
+    page.click("text=Create template")
+
+    # then it is saved with a warning about the SKU only
+    expect(page.locator(".messages")).to_contain_text("Coupon template dried-fruit-10 is created.")
+    expect(page.locator(".messages .message-warning")).to_have_text(
+        "No order holds the SKU 'GIFT-BOX-27' yet, so the coupon fits no order until one does."
+    )
+    template = CouponTemplate.objects.get(code="dried-fruit-10")
+    assert (template.categories, template.skus) == (["dried_fruit"], ["GIFT-BOX-27"])
+
+    # and the template page keeps showing it, with the chosen codes as chips
+    page.goto(f"{live_server.url}/coupon-templates/dried-fruit-10/update/")
+    expect(page.locator("#restriction-warnings")).to_contain_text("GIFT-BOX-27")
+    expect(page.locator(".pick-list-chip[data-value=dried_fruit]")).to_have_count(1)
     assert page.problems == []

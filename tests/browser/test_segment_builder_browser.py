@@ -1,6 +1,6 @@
 """The segment builder in a real browser: a marketer builds a nested rule (all of: a
 condition, an "any of" group, a NOT), sees the count change while editing, saves, and
-reopens it intact."""
+reopens it intact; codes (cities...) are picked from the data, with search."""
 
 import json
 import os
@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 from playwright.sync_api import expect
 
-from crm.models import Tag
+from crm.models import Customer, Tag
 from segments.models import Segment
 from segments.rules import canonical_rules
 from tests.factories import CustomerFactory
@@ -138,3 +139,54 @@ def test_marketer_builds_a_nested_rule_sees_the_count_saves_and_reopens_it(live_
     posted = json.loads(page.locator("#id_rules").input_value())
     assert canonical_rules(posted) == segment.rules
     assert page.problems == []
+
+
+def test_codes_are_picked_from_the_data_with_search_and_match_whatever_their_case(
+    live_server, page_data_with_many_cities, page
+):
+    # given a logged-in marketer in the builder, and a city too rare for the first list
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "mia")
+    page.fill("input[name=password]", "browser-pw-1")
+    page.click("button[type=submit]")
+    page.click(".site-nav >> text=Segments")
+    page.click("text=New segment")
+    expect(page.locator("h1")).to_have_text("New segment")
+    condition = page.locator("#rule-builder .rule-condition").first
+    condition.locator("select.rule-field").select_option("city")
+    options = page.locator("datalist#values-city option")
+    # then the pick list holds the most frequent cities, each once whatever its case
+    expect(options).to_have_count(200)
+    expect(page.locator("datalist#values-city option[value='City 000']")).to_have_count(1)
+    expect(page.locator("datalist#values-city option[value='Zhangjiakou']")).to_have_count(0)
+
+    # when the marketer types part of the rare city
+    condition.locator("input.rule-value").fill("zhangji")
+    # then the data is searched for it
+    expect(options).to_have_count(1)
+    expect(options.first).to_have_attribute("value", "Zhangjiakou")
+
+    # when the value is written in another case and with spaces
+    condition.locator("input.rule-value").fill(" ZHANGJIAKOU ")
+    # then the customers in that city are counted
+    expect(page.locator("#preview-count")).to_have_text("2")
+    assert page.problems == []
+
+
+@pytest.fixture
+def page_data_with_many_cities():
+    # The values of a field are cached a while; an earlier test's cities must not answer.
+    cache.clear()
+    marketer = User.objects.create_user(username="mia", password="browser-pw-1")
+    marketer.groups.add(Group.objects.get_or_create(name="marketer")[0])
+    customers = [
+        Customer(customer_id=f"C{number:03d}-{copy}", city=f"City {number:03d}")
+        for number in range(250)
+        for copy in range(2)
+    ]
+    customers += [
+        Customer(customer_id="Z-1", city="Zhangjiakou"),
+        Customer(customer_id="Z-2", city="zhangjiakou"),
+    ]
+    Customer.objects.bulk_create(customers)
+    return marketer

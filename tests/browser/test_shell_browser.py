@@ -115,3 +115,46 @@ def test_logout_returns_to_the_login_page(live_server, shop, page):
     page.goto(f"{live_server.url}/customers/")
     expect(page).to_have_url(f"{live_server.url}/login/?next=/customers/")
     assert page.problems == []
+
+
+def test_admin_pages_load_every_resource_they_ask_for(live_server, page):
+    # given a superuser
+    User.objects.create_superuser(username="root", password="browser-pw-2")
+
+    # when they log in to the admin and open an index and a list
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("input[name=username]", "root")
+    page.fill("input[name=password]", "browser-pw-2")
+    page.click("input[type=submit]")
+    expect(page.locator("#site-name")).to_be_visible()
+    page.goto(f"{live_server.url}/admin/crm/customer/")
+    expect(page.locator("#changelist")).to_be_visible()
+    # (a favicon is fetched after the page loaded; give it the time to be asked for)
+    page.wait_for_timeout(500)
+
+    # then nothing, the favicon included, answered an error
+    assert page.problems == []
+
+
+def test_a_missing_page_is_the_sites_own_with_its_styles_and_a_way_on(live_server, shop, page):
+    # given a logged-in marketer
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "mia")
+    page.fill("input[name=password]", "browser-pw-1")
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Customer base")
+
+    # when they follow a dead link
+    page.goto(f"{live_server.url}/customers/NOBODY/")
+
+    # then the site's page, styled, with the navigation and a way home
+    expect(page.locator("h1")).to_have_text("Page not found")
+    expect(page.locator(".site-nav .user-name")).to_have_text("Mia")
+    page.screenshot(path=SCREENSHOTS / "opscrm-404.png", full_page=True)
+    page.click("text=Go to the home page")
+    expect(page.locator("h1")).to_have_text("Customer base")
+    # and the only error on the way was the page's own 404 (which Chromium also logs)
+    assert page.problems == [
+        f"HTTP 404: {live_server.url}/customers/NOBODY/",
+        "console: Failed to load resource: the server responded with a status of 404 (Not Found)",
+    ]

@@ -4,6 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
 
 from campaigns.models import Campaign, CampaignResource, CouponTemplate, HarassmentSettings
 from crm.models import Channel
@@ -82,3 +83,12 @@ def lenient_harassment_rules(db):
     return HarassmentSettings.objects.create(
         pk=1, max_unused_coupons=100, min_hours_between_same_template=0
     )
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Values read from the data are cached between requests (10 minutes); each test starts
+    without another test's."""
+    cache.clear()
+    yield
+    cache.clear()

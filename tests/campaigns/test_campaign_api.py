@@ -13,6 +13,7 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 
 from campaigns.models import Campaign, CampaignResource, CouponTemplate
+from campaigns.operator_time import operator_time
 from campaigns.services.claims import claim_coupon
 from crm.core.models import AuditEntry
 from crm.models import Channel
@@ -120,6 +121,10 @@ def test_create_coupon_template_returns_it_and_audits(marketer, marketer_api):
         "cost_bearer": "platform",
         "created_at": iso(template.created_at),
         "updated_at": iso(template.updated_at),
+        # No order holds it here (tests/campaigns/test_restriction_values.py).
+        "warnings": [
+            "No order holds the category 'nuts' yet, so the coupon fits no order until one does."
+        ],
     }
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.object_type, entry.object_id, entry.actor) == (
@@ -514,8 +519,8 @@ def test_moving_the_end_into_another_campaigns_window_is_refused(make_campaign, 
     )
     # then
     assert response.status_code == 409
-    # lifecycle.launch_problems writes the stored (UTC) moments.
-    second_window = f"{now + 2 * DAY:%Y-%m-%d %H:%M} to {now + 9 * DAY:%Y-%m-%d %H:%M}"
+    # Moments in the operator's time zone (tests/campaigns/test_times_in_operator_zone.py).
+    second_window = f"{operator_time(now + 2 * DAY)} to {operator_time(now + 9 * DAY)}"
     assert response.json()["reason"] == "edit_refused"
     assert response.json()["reasons"] == [
         "one policy per audience: campaign second of business line 'snacks' already targets "
@@ -702,8 +707,11 @@ def test_schema_of_the_campaigns_api_generates_without_warnings():
     claim = paths["/api/v1/claims/"]["post"]
     assert sorted(claim["responses"]) == ["200", "201", "400", "403", "409"]
     assert sorted(claim["responses"]["409"]["content"]["application/json"]["examples"]) == [
+        "Refused:ChannelNotInCampaign",
         "Refused:DailyLimit",
         "Refused:KeyUsedForAnotherClaim",
+        "Refused:OutsideTheClaimWindow",
+        "Refused:TriggerNotInCampaign",
     ]
     redeem = paths["/api/v1/redemptions/"]["post"]
     assert sorted(redeem["responses"]) == ["200", "201", "400", "403", "409"]

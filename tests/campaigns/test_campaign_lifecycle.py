@@ -7,6 +7,7 @@ import pytest
 
 from campaigns.exceptions import CampaignActionRefused
 from campaigns.models import Campaign, CampaignResource
+from campaigns.operator_time import operator_time
 from campaigns.services.lifecycle import (
     advance_campaigns,
     cancel_campaign,
@@ -67,7 +68,7 @@ def test_launch_refuses_with_every_reason(make_campaign, make_template, marketer
     # then
     assert refusal.value.reasons == [
         "choose at least one channel",
-        f"the claim window ended at {(as_of - DAY).isoformat()}, which is in the past",
+        f"the claim window ended at {operator_time(as_of - DAY)}, which is in the past",
         "the budget 5.00 is below the cost of one grant (20.00)",
         "the stock 1 is below the coupons of one grant (2)",
     ]
@@ -96,8 +97,8 @@ def test_one_policy_per_audience(make_campaign, marketer, as_of):
     # then
     assert refusal.value.reasons == [
         f"one policy per audience: campaign first of business line 'snacks' already targets "
-        f"this segment from {running.claim_starts_at:%Y-%m-%d %H:%M} to "
-        f"{running.claim_ends_at:%Y-%m-%d %H:%M}"
+        f"this segment from {operator_time(running.claim_starts_at)} to "
+        f"{operator_time(running.claim_ends_at)}"
     ]
 
 

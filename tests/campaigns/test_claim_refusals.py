@@ -7,8 +7,10 @@ import pytest
 
 from campaigns.exceptions import ClaimRefused
 from campaigns.models import Campaign, Coupon, CouponEvent, Grant, HarassmentSettings
+from campaigns.operator_time import operator_time
 from campaigns.selectors import is_in_holdout
 from campaigns.services.claims import claim_coupon
+from segments.rules import canonical_rules
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -99,6 +101,25 @@ def test_refuses_customer_outside_city_scope(make_campaign, app_push, as_of):
     customer = CustomerFactory(city="Shanghai")
     detail = assert_refused("out_of_scope", campaign, customer, app_push, as_of)
     assert detail == "city 'Shanghai' is not in the campaign's cities Beijing, Tianjin"
+
+
+@pytest.mark.parametrize(
+    ("scope", "city"),
+    [
+        pytest.param(["SHANGHAI"], "Shanghai", id="other-case"),
+        pytest.param(["shanghai"], " Shanghai ", id="spaces-around-the-customers-city"),
+    ],
+)
+def test_city_scope_matches_trimmed_and_case_insensitively(
+    make_campaign, shanghai, app_push, as_of, scope, city
+):
+    # given: an audience of everyone, a scope typed differently from the customer's city
+    shanghai.rules = canonical_rules({"field": "city", "op": "is_null", "value": False})
+    shanghai.save(update_fields=["rules", "updated_at"])
+    campaign = make_campaign(cities=scope)
+    customer = CustomerFactory(city=city)
+    # when / then
+    assert claim(campaign, customer, app_push, as_of).created is True
 
 
 def test_refuses_customer_not_in_audience(make_campaign, app_push, as_of):
@@ -223,7 +244,7 @@ def test_harassment_interval_for_the_same_template(
     # when / then
     detail = assert_refused("harassment_interval", second, shopper, app_push, as_of + 23 * HOUR)
     assert detail == (
-        f"template {template.code} was granted at {as_of.isoformat()}; at most once per 24 hours"
+        f"template {template.code} was granted at {operator_time(as_of)}; at most once per 24 hours"
     )
     assert claim(second, shopper, app_push, as_of + 24 * HOUR).created is True
 

@@ -4,9 +4,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from campaigns.exceptions import RedemptionRefused
 from campaigns.models import Coupon, CouponEvent, Redemption
+from campaigns.operator_time import operator_time
 from campaigns.services.claims import claim_coupon
 from campaigns.services.expiry import expire_coupons
 from campaigns.services.redemptions import (
@@ -158,7 +160,7 @@ def test_fixed_validity_edges(grant_coupon, shopper, as_of):
     assert (coupon.valid_from, coupon.valid_until) == (starts, ends)
     # when / then
     detail = assert_refused("not_yet_valid", coupon, shopper, starts - timedelta(seconds=1))
-    assert detail == f"coupon {coupon.code} is valid from {starts.isoformat()}"
+    assert detail == f"coupon {coupon.code} is valid from {operator_time(starts)}"
     assert_refused("expired", coupon, shopper, ends)
     assert redeem(coupon, shopper, starts).created is True
 
@@ -259,6 +261,38 @@ def test_an_order_imported_as_refunded_reverses_its_redemption_and_restores_the_
     assert list(
         Redemption.objects.filter(reversed_at__isnull=False).values_list("order_id", flat=True)
     ) == ["O1"]
+
+
+def test_a_coupon_restored_by_a_refunded_order_is_redeemed_again_on_that_order(
+    grant_coupon, shopper, as_of
+):
+    # given: redeemed on O1, then O1 comes back refunded and the reconciler restores it
+    coupon = grant_coupon()
+    first = redeem(coupon, shopper, as_of)
+    OrderFactory(order_id="O1", customer=shopper, placed_at=as_of, status="refunded")
+    assert reverse_redemptions_of_refunded_orders(now=as_of + timedelta(hours=1)) == 1
+    # when: the same order is redeemed again (the shop re-bills it), twice
+    again = redeem(coupon, shopper, as_of + timedelta(hours=2))
+    retry = redeem(coupon, shopper, as_of + timedelta(hours=3))
+    # then: one new live redemption, the retry answering with it
+    coupon.refresh_from_db()
+    assert (again.created, retry.created, retry.redemption.pk) == (True, False, again.redemption.pk)
+    assert again.redemption.pk != first.redemption.pk
+    assert coupon.status == "redeemed"
+    assert Redemption.objects.filter(reversed_at__isnull=True).get().pk == again.redemption.pk
+
+
+@pytest.mark.parametrize("amount", ["0.00", "-1.00"])
+def test_refuses_an_order_amount_not_above_0(grant_coupon, shopper, as_of, amount):
+    # given
+    coupon = grant_coupon(threshold=0)
+    # when
+    with pytest.raises(ValidationError) as error:
+        redeem(coupon, shopper, as_of, amount=amount)
+    # then
+    assert error.value.message_dict == {"amount": ["The order amount must be above 0."]}
+    coupon.refresh_from_db()
+    assert (coupon.status, Redemption.objects.count()) == ("unused", 0)
 
 
 def test_refund_after_validity_marks_the_coupon_expired(grant_coupon, shopper, as_of):

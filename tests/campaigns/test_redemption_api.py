@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from campaigns.models import Coupon, CouponEvent, Redemption
 from campaigns.services.claims import claim_coupon
+from campaigns.services.redemptions import restore_coupons_on_refund
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -86,6 +87,42 @@ def test_same_code_and_order_again_is_200_with_the_same_redemption(coupon, integ
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json() == first.json()
     assert state(coupon) == before
+
+
+@pytest.mark.parametrize("amount", ["0.00", "0", "-5.00"])
+def test_order_amount_not_above_0_is_400_and_the_coupon_stays_unused(
+    coupon, integration_api, amount
+):
+    # given: a coupon without a threshold would take a 0.00 discount on a 0.00 order
+    Coupon.objects.filter(pk=coupon.pk).update(threshold=0)
+    before = state(coupon)
+    # when
+    items = [{"sku": "NUT-01", "category": "nuts", "quantity": 1, "unit_price": "0.00"}]
+    response = integration_api.post(
+        REDEMPTIONS, payload(coupon, amount=amount, items=items), format="json"
+    )
+    # then
+    assert response.status_code == 400
+    assert response.json() == {"amount": ["The order amount must be above 0."]}
+    assert state(coupon) == before == ("unused", 0, 1)
+
+
+def test_a_coupon_a_refund_restored_is_redeemed_again_on_the_same_order(coupon, integration_api):
+    # given: redeemed on O1001, then the order refunded (the coupon is unused again)
+    first = integration_api.post(REDEMPTIONS, payload(coupon), format="json")
+    assert first.status_code == 201
+    restore_coupons_on_refund(order_id="O1001", now=timezone.now())
+    # when: the shop redeems it on the same order again, and retries that
+    again = integration_api.post(REDEMPTIONS, payload(coupon), format="json")
+    retry = integration_api.post(REDEMPTIONS, payload(coupon), format="json")
+    # then: a new redemption, and the retry answers with it
+    assert (again.status_code, retry.status_code) == (201, 200)
+    assert again.json() == retry.json() == first.json()
+    assert [
+        (redemption.order_id, redemption.reversed_at is None)
+        for redemption in Redemption.objects.order_by("pk")
+    ] == [("O1001", False), ("O1001", True)]
+    assert state(coupon)[:2] == ("redeemed", 2)
 
 
 def test_code_on_another_order_is_409_already_redeemed(coupon, integration_api):

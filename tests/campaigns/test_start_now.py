@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from campaigns.operator_time import operator_time
 from campaigns.services.claims import claim_coupon
 from crm.core.models import AuditEntry
 
@@ -77,7 +78,7 @@ def test_start_now_refuses_an_overlap_with_every_reason_and_changes_nothing(
     assert body["reason"] == "start_refused"
     assert body["reasons"] == [
         "one policy per audience: campaign current of business line 'snacks' already targets "
-        f"this segment from {now - DAY:%Y-%m-%d %H:%M} to {now + DAY:%Y-%m-%d %H:%M}"
+        f"this segment from {operator_time(now - DAY)} to {operator_time(now + DAY)}"
     ]
     assert state("next") == before
     assert not AuditEntry.objects.filter(action="campaign.start").exists()

@@ -110,7 +110,7 @@ def test_reports_each_bad_row_and_stores_the_good_ones(tmp_path, as_of):
     # then
     assert result.errors == [
         RowError(3, 'gender "unknown" is not one of female, male, other'),
-        RowError(4, 'birth_date "1990-02-30" is not an ISO 8601 date'),
+        RowError(4, "birth_date is not an ISO 8601 date (YYYY-MM-DD)"),
         RowError(5, 'is_member "maybe" is not true or false'),
         RowError(6, "email is not an e-mail address"),
         RowError(

@@ -1,10 +1,15 @@
-"""Helpers of the segment tests: evaluate rules through the public compiler."""
+"""Helpers of the segment tests: evaluate rules through the public compiler, and hold the
+customer table locked from another connection so that a segment query waits as a slow one
+would run."""
 
+import psycopg
 import pytest
+from django.db import connection
 
 from crm.models import Customer
 from segments.compiler import compile_rule_tree
 from segments.rules import parse_rule_tree
+from segments.services.preview import PREVIEW_APPLICATION_PREFIX
 
 
 @pytest.fixture
@@ -17,3 +22,58 @@ def matching(as_of):
         return set(Customer.objects.filter(condition).values_list("customer_id", flat=True))
 
     return evaluate
+
+
+def _connect(*, autocommit: bool) -> psycopg.Connection:
+    database = connection.settings_dict
+    return psycopg.connect(
+        host=database["HOST"] or "127.0.0.1",
+        port=database["PORT"] or 5432,
+        user=database["USER"],
+        dbname=database["NAME"],
+        autocommit=autocommit,
+    )
+
+
+class CustomerTableLock:
+    """Holds an ACCESS EXCLUSIVE lock on crm_customer, so every preview's count waits on
+    it as a long count would run; `waiting_previews()` watches from another connection
+    (pg_stat_activity is a snapshot per transaction, so the watcher commits each read)."""
+
+    def __init__(self) -> None:
+        self.holder = _connect(autocommit=False)
+        self.holder.execute(f"LOCK TABLE {Customer._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+        self.watcher = _connect(autocommit=True)
+
+    def waiting_previews(self) -> int:
+        return self.watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND application_name LIKE %s AND wait_event_type = 'Lock'",
+            [f"{PREVIEW_APPLICATION_PREFIX}:%"],
+        ).fetchone()[0]
+
+    def release(self) -> None:
+        if not self.holder.closed:
+            self.holder.rollback()
+            self.holder.close()
+
+    def close(self) -> None:
+        self.release()
+        self.watcher.close()
+
+
+@pytest.fixture
+def lock_customer_table():
+    """Takes the lock when called (after the test's data is written), releases it after.
+
+    The test's own transaction must not have written customers (it would hold a lock the
+    holder waits for): tests that write some first use django_db(transaction=True)."""
+    locks = []
+
+    def take() -> CustomerTableLock:
+        locks.append(CustomerTableLock())
+        return locks[-1]
+
+    yield take
+    for lock in locks:
+        lock.close()

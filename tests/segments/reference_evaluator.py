@@ -10,6 +10,10 @@ Time rules as the SPEC words them: only rows at or before as_of count; `last_day
 the row's local date; `days_since_last_order` is rounded down. Every order-derived label
 (stage, new/returning, value tier, preferences, RFM) is computed from the orders at as_of by
 tests.reference_measures, whatever the stored columns or the stage history say.
+
+Text codes (SPEC §2 as the issue words it: cities, tiers, categories, SKUs, stores,
+channels, tags, consent codes) are equal when they are equal without surrounding spaces and
+in lower case, whichever side is written how; a code that is blank once trimmed is unknown.
 """
 
 from collections import defaultdict
@@ -29,6 +33,28 @@ from tests import reference_measures
 
 Op = Operator
 CENT = Decimal("0.01")
+# The fields whose values are text codes (compared by `same_code`).
+CODE_FIELDS = frozenset(
+    {
+        "city",
+        "region",
+        "occupation",
+        "member_tier",
+        "acquisition_channel",
+        "preferred_category",
+        "preferred_channel",
+    }
+)
+
+
+def as_code(text: str) -> str:
+    return text.strip().lower()
+
+
+def same_code(text: str, wanted) -> bool:
+    """Whether `text` is the code `wanted` (one code, or any of a tuple of codes)."""
+    codes = wanted if isinstance(wanted, tuple) else (wanted,)
+    return as_code(text) in {as_code(code) for code in codes}
 
 
 @dataclass
@@ -174,9 +200,9 @@ class _Judge:
             if order.status != "paid" or not self.in_window(order.placed_at, condition.window):
                 continue
             if scope is not None:
-                if scope.store and order.store != scope.store:
+                if scope.store and not same_code(order.store, scope.store):
                     continue
-                if scope.channel and order.channel != scope.channel:
+                if scope.channel and not same_code(order.channel, scope.channel):
                     continue
                 if (scope.category or scope.sku) and not self.scoped_items(condition, order):
                     continue
@@ -188,8 +214,8 @@ class _Judge:
         return [
             item
             for item in order.items
-            if (not scope.category or item.category == scope.category)
-            and (not scope.sku or item.sku == scope.sku)
+            if (not scope.category or same_code(item.category, scope.category))
+            and (not scope.sku or same_code(item.sku, scope.sku))
         ]
 
     def spent(self, condition: Condition, orders: list[PlacedOrder]) -> Decimal:
@@ -257,14 +283,13 @@ class _Judge:
             case "promotion_sensitivity":
                 return reference_measures.promotion_sensitivity(person.measured_orders, self.as_of)
             case "preferred_channel":
-                return (
-                    reference_measures.preferred_channel(person.measured_orders, self.as_of) or None
-                )
+                preferred = reference_measures.preferred_channel(person.measured_orders, self.as_of)
+                return as_code(preferred) or None
             case "preferred_category":
-                return (
-                    reference_measures.preferred_category(person.measured_orders, self.as_of)
-                    or None
+                preferred = reference_measures.preferred_category(
+                    person.measured_orders, self.as_of
                 )
+                return as_code(preferred) or None
             case "usual_daypart":
                 return (
                     reference_measures.usual_daypart(person.measured_orders, self.as_of, self.zone)
@@ -276,6 +301,8 @@ class _Judge:
                     return None
                 return getattr(scores, name.removeprefix("rfm_"))
         value = row[name]
+        if name in CODE_FIELDS:
+            return as_code(value) or None
         if value == "" and name not in ("is_member",):
             return None
         return value
@@ -284,18 +311,20 @@ class _Judge:
         op, value = condition.op, condition.value
         name = condition.field
         if name == "tag":
-            has = value in person.tags
+            has = any(same_code(tag, value) for tag in person.tags)
             return has if op == Op.HAS else not has
         if name == "consent":
-            has = person.row["consent"].get(value) is True
+            has = any(
+                same_code(channel, value) and agreed is True
+                for channel, agreed in person.row["consent"].items()
+            )
             return has if op == Op.HAS else not has
         if name in ("bought_category", "bought_sku", "bought_in_store"):
-            wanted = set(value) if isinstance(value, tuple) else {value}
             bought = any(
-                (order.store in wanted)
+                same_code(order.store, value)
                 if name == "bought_in_store"
                 else any(
-                    (item.category if name == "bought_category" else item.sku) in wanted
+                    same_code(item.category if name == "bought_category" else item.sku, value)
                     for item in order.items
                 )
                 for order in self.paid_orders(condition, person)
@@ -305,6 +334,8 @@ class _Judge:
             inside = any(self.in_segment(reference, person) for reference in condition.references)
             return inside if op in (Op.EQ, Op.IN) else not inside
         actual = self.value_of(condition, person)
+        if name in CODE_FIELDS and op != Op.IS_NULL:
+            value = tuple(map(as_code, value)) if isinstance(value, tuple) else as_code(value)
         return self.compare(op, actual, value)
 
     def in_segment(self, reference, person: Person) -> bool:

@@ -83,9 +83,11 @@ WINDOWS = [
 # ---------------------------------------------------------------------------------------
 # Datasets
 
+# Codes are written in several letter cases and with surrounding spaces, in the data and in
+# the rules: they must match all the same.
 items = st.lists(
     st.tuples(
-        st.sampled_from(["nuts", "tea"]),
+        st.sampled_from(["nuts", "tea", "Nuts", " TEA"]),
         st.integers(1, 3),
         st.sampled_from([Decimal("5"), Decimal("12.50")]),
     ),
@@ -97,8 +99,8 @@ orders = st.lists(
             "placed_at": st.sampled_from(MOMENTS),
             "amount": st.sampled_from(AMOUNTS),
             "status": st.sampled_from(["paid", "paid", "refunded"]),
-            "store": st.sampled_from(["", "S1"]),
-            "channel": st.sampled_from(["app", "web", ""]),
+            "store": st.sampled_from(["", "S1", "s1 "]),
+            "channel": st.sampled_from(["app", "web", "", "App"]),
             "coupon_code": st.sampled_from(["", "", "C1"]),
             "items": items,
         }
@@ -108,20 +110,22 @@ orders = st.lists(
 customers = st.lists(
     st.fixed_dictionaries(
         {
-            "city": st.sampled_from(["Shanghai", "Beijing", ""]),
+            "city": st.sampled_from(["Shanghai", "Beijing", "", "shanghai", " BEIJING "]),
             "gender": st.sampled_from(["female", "male", ""]),
             "birth_date": st.sampled_from(BIRTH_DATES),
             "is_member": st.booleans(),
             "points": st.sampled_from([0, 50, 100]),
             "registered_at": st.sampled_from([None, *MOMENTS]),
-            "consent": st.sampled_from([{}, {"sms": True}, {"sms": False}, {"sms": "true"}]),
+            "consent": st.sampled_from(
+                [{}, {"sms": True}, {"sms": False}, {"sms": "true"}, {"SMS": True}, {" Sms": False}]
+            ),
             "lifecycle_stage": st.sampled_from(["potential", "new", "churned"]),
             "rfm_group": st.sampled_from(["", "champions", "at_risk"]),
             "promotion_sensitivity": st.sampled_from(
                 [None, Decimal("0"), Decimal("0.5"), Decimal("1")]
             ),
             "weekend_buyer": st.sampled_from([None, True, False]),
-            "tags": st.sets(st.sampled_from(["vip", "new"])),
+            "tags": st.sets(st.sampled_from(["vip", "new", "NEW "])),
             "orders": orders,
             "events": st.lists(
                 st.tuples(st.sampled_from(["visit", "add_to_cart"]), st.sampled_from(MOMENTS)),
@@ -147,7 +151,7 @@ def store_dataset(people: list[dict], *, with_stage_history: bool) -> dict[str, 
     Without stage history the customers start as `potential`, as real ones do, so that the
     stage changes a metrics recompute records are their whole history.
     """
-    tags = {name: Tag.objects.create(name=name) for name in ("vip", "new")}
+    tags = {name: Tag.objects.create(name=name) for name in ("vip", "new", "NEW ")}
     snapshot = Segment.objects.create(name="Snapshot", kind=SegmentKind.SNAPSHOT)
     dynamic = Segment.objects.create(
         name="Dynamic",
@@ -253,15 +257,15 @@ def time_condition(field: str) -> st.SearchStrategy:
 
 scopes = {
     "window": st.sampled_from(WINDOWS),
-    "category": st.sampled_from([None, None, "nuts"]),
-    "store": st.sampled_from([None, None, "S1"]),
+    "category": st.sampled_from([None, None, "nuts", " NUTS"]),
+    "store": st.sampled_from([None, None, "S1", "s1"]),
 }
 
 
 def leaves() -> st.SearchStrategy:
     """Conditions over most fields; those reading orders, events or time are drawn twice as
     often, since their boundaries are where compilers go wrong."""
-    texts = st.sampled_from(["Shanghai", "Beijing"])
+    texts = st.sampled_from(["Shanghai", "Beijing", "SHANGHAI", " beijing"])
     profile = st.one_of(
         condition("city", st.sampled_from(["eq", "ne"]), texts),
         condition(
@@ -274,8 +278,10 @@ def leaves() -> st.SearchStrategy:
         condition("birth_month", st.sampled_from(["eq", "ne"]), st.sampled_from([2, 3, 6, 7])),
         condition("is_member", "eq", st.booleans()),
         numeric("points", [0, 50, 100]),
-        condition("tag", st.sampled_from(["has", "not_has"]), st.sampled_from(["vip", "new"])),
-        condition("consent", st.sampled_from(["has", "not_has"]), "sms"),
+        condition(
+            "tag", st.sampled_from(["has", "not_has"]), st.sampled_from(["vip", "new", "VIP"])
+        ),
+        condition("consent", st.sampled_from(["has", "not_has"]), st.sampled_from(["sms", "SMS"])),
         condition(
             "in_segment",
             st.sampled_from(["eq", "ne"]),
@@ -316,13 +322,15 @@ def leaves() -> st.SearchStrategy:
         condition("weekend_buyer", "eq", st.booleans()),
         condition("weekend_buyer", "is_null", st.booleans()),
         condition(
-            "preferred_category", st.sampled_from(["eq", "ne"]), st.sampled_from(["nuts", "tea"])
+            "preferred_category",
+            st.sampled_from(["eq", "ne"]),
+            st.sampled_from(["nuts", "tea", "Nuts"]),
         ),
         condition("preferred_category", "is_null", st.booleans()),
         condition(
             "preferred_channel",
             st.sampled_from(["in", "not_in"]),
-            st.lists(st.sampled_from(["app", "web"]), min_size=1, max_size=2),
+            st.lists(st.sampled_from(["app", "web", "APP "]), min_size=1, max_size=2),
         ),
         condition("preferred_channel", "is_null", st.booleans()),
         condition(
@@ -344,11 +352,14 @@ def leaves() -> st.SearchStrategy:
         condition(
             "bought_category",
             st.sampled_from(["eq", "ne"]),
-            st.sampled_from(["nuts", "tea"]),
+            st.sampled_from(["nuts", "tea", "Tea"]),
             window=scopes["window"],
         ),
         condition(
-            "bought_in_store", st.sampled_from(["in", "not_in"]), ["S1"], window=scopes["window"]
+            "bought_in_store",
+            st.sampled_from(["in", "not_in"]),
+            st.sampled_from([["S1"], ["s1 "]]),
+            window=scopes["window"],
         ),
         numeric(
             "event_count",
@@ -413,8 +424,8 @@ def sibling_aggregates() -> st.SearchStrategy:
     shared = st.fixed_dictionaries(
         {
             "window": st.sampled_from(WINDOWS),
-            "category": st.sampled_from([None, None, None, "nuts"]),
-            "store": st.sampled_from([None, None, None, "S1"]),
+            "category": st.sampled_from([None, None, None, "nuts", "NUTS"]),
+            "store": st.sampled_from([None, None, None, "S1", " s1"]),
         }
     )
     merged = shared.flatmap(siblings)

@@ -5,13 +5,11 @@ import threading
 import time
 from datetime import timedelta
 
-import psycopg
 import pytest
 from django.db import connection
 
-from crm.models import Customer
-from segments.exceptions import PreviewStopped
-from segments.services.preview import PREVIEW_APPLICATION_PREFIX, preview_segment_rules
+from segments.exceptions import PreviewStopped, SegmentQueryTimedOut
+from segments.services.preview import preview_segment_rules
 from tests.factories import CustomerFactory, OrderFactory
 
 DAY = timedelta(days=1)
@@ -46,58 +44,6 @@ def test_counts_as_of_a_past_moment(as_of):
     # then
     assert [customer.customer_id for customer in now["sample"]] == ["A"]
     assert [customer.customer_id for customer in earlier["sample"]] == ["B"]
-
-
-def _connect(*, autocommit: bool) -> psycopg.Connection:
-    database = connection.settings_dict
-    return psycopg.connect(
-        host=database["HOST"] or "127.0.0.1",
-        port=database["PORT"] or 5432,
-        user=database["USER"],
-        dbname=database["NAME"],
-        autocommit=autocommit,
-    )
-
-
-class CustomerTableLock:
-    """Holds an ACCESS EXCLUSIVE lock on crm_customer, so every preview's count waits on
-    it as a long count would run; `waiting_previews()` watches from another connection
-    (pg_stat_activity is a snapshot per transaction, so the watcher commits each read)."""
-
-    def __init__(self) -> None:
-        self.holder = _connect(autocommit=False)
-        self.holder.execute(f"LOCK TABLE {Customer._meta.db_table} IN ACCESS EXCLUSIVE MODE")
-        self.watcher = _connect(autocommit=True)
-
-    def waiting_previews(self) -> int:
-        return self.watcher.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND application_name LIKE %s AND wait_event_type = 'Lock'",
-            [f"{PREVIEW_APPLICATION_PREFIX}:%"],
-        ).fetchone()[0]
-
-    def release(self) -> None:
-        if not self.holder.closed:
-            self.holder.rollback()
-            self.holder.close()
-
-    def close(self) -> None:
-        self.release()
-        self.watcher.close()
-
-
-@pytest.fixture
-def lock_customer_table():
-    """Takes the lock when called (after the test's data is written), releases it after."""
-    locks = []
-
-    def take() -> CustomerTableLock:
-        locks.append(CustomerTableLock())
-        return locks[-1]
-
-    yield take
-    for lock in locks:
-        lock.close()
 
 
 def _wait_until(condition, what: str) -> None:
@@ -177,21 +123,23 @@ def test_a_preview_of_another_builder_is_not_cancelled(as_of, lock_customer_tabl
 
 @pytest.mark.django_db(transaction=True)
 def test_a_preview_slower_than_the_timeout_is_stopped_on_the_database(
-    as_of, monkeypatch, lock_customer_table
+    as_of, settings, lock_customer_table
 ):
     # given: counting cannot finish (the table is locked) and a 300 ms limit
     CustomerFactory(customer_id="SH0", city="Shanghai")
-    monkeypatch.setattr("segments.services.preview.PREVIEW_TIMEOUT_MS", 300)
+    settings.SEGMENT_STATEMENT_TIMEOUT_SECONDS = 0.3
     lock = lock_customer_table()
     # when
     started = time.monotonic()
-    with pytest.raises(PreviewStopped) as stopped:
+    with pytest.raises(SegmentQueryTimedOut) as stopped:
         preview_segment_rules(rules=SHANGHAI, as_of=as_of, as_of_is_now=True)
     # then
     assert time.monotonic() - started < 5
-    assert (stopped.value.reason, stopped.value.detail) == (
-        "preview_timeout",
-        "Counting took longer than 0.3 s and was stopped.",
+    assert (stopped.value.reason, stopped.value.detail, stopped.value.http_status) == (
+        "statement_timeout",
+        "Finding the customers took longer than 0.3 s and was stopped; try simpler rules, or "
+        "try again later.",
+        422,
     )
     lock.release()
     # and the connection's own limit is back afterwards

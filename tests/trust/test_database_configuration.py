@@ -23,11 +23,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_manage(*arguments: str, **environment: str) -> subprocess.CompletedProcess:
-    """manage.py in a clean environment: no DATABASE_URL unless given."""
+    """manage.py in a clean production environment: no DATABASE_URL unless given."""
     base = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", "/root"),
         "DJANGO_SETTINGS_MODULE": "crm.settings",
+        "SECRET_KEY": "database-configuration-tests-" + "k" * 30,
     }
     return subprocess.run(
         [sys.executable, "manage.py", *arguments],
@@ -147,3 +148,55 @@ def test_an_embedded_server_at_a_long_path_listens_on_a_short_socket_and_survive
     while server.is_running() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not server.is_running()
+
+
+# Two requests as a server runs them (the handler sends these signals around each request),
+# then a third after the server dropped the connection in between (a restart, a failover,
+# an idle timeout): prints whether the second reused the first's PostgreSQL session and
+# whether the third got a working new one.
+REQUESTS = """
+import os
+import psycopg
+from django.core.signals import request_finished, request_started
+from django.db import connection
+
+def request():
+    request_started.send(sender=None)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    request_finished.send(sender=None)
+    return backend
+
+first = request()
+second = request()
+with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as other:
+    other.execute("SELECT pg_terminate_backend(%s)", [second])
+third = request()
+print(second == first, third not in (first, 0))
+"""
+
+
+@pytest.mark.parametrize(
+    ("environment", "reused"),
+    [({}, "True"), ({"CONN_MAX_AGE": "0"}, "False")],
+    ids=["default", "conn-max-age-0"],
+)
+def test_requests_reuse_their_connection_and_check_it_before_use(environment, reused):
+    # given production settings on a real server (the suite's)
+    # when three requests run, the server dropping the connection before the third
+    completed = run_manage(
+        "shell",
+        "--verbosity",
+        "0",
+        "--command",
+        REQUESTS,
+        DATABASE_URL=os.environ["DATABASE_URL"],
+        **environment,
+    )
+
+    # then the second request reused the first's session (the claim engine's plans are
+    # kept per session), unless CONN_MAX_AGE=0 says otherwise, and the third, checked
+    # first, reconnected instead of failing
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == [reused, "True"]

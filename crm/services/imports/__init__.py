@@ -34,11 +34,17 @@ File semantics, in the words the reports use:
   later batch updates what the earlier batch stored. Repeated events are one event.
 - A customer whose personal data was erased keeps name, phone, e-mail and birth date blank
   and gets no identity back (crm.services.erasure).
+- placed_at, occurred_at and registered_at must lie from 1970-01-01 to one day after the
+  import's `now`, birth_date from 1900-01-01 to today (the operator's time zone); a text
+  holding a NUL character is refused (PostgreSQL text cannot hold one). Such a row alone
+  is refused, naming the field.
 
 Modules:
     runs        import_csv_file, run_import_job, ingest_records: the services the commands,
                 the upload task and the bulk API call
-    uploads     start_csv_import, refused_rows: the files uploaded on the import page
+    uploads     start_csv_import: the files uploaded on the import page, kept through the
+                storage API until their import ends
+    reports     the refused rows' report: kept while importing, downloaded, erased
     results     ImportResult and RowError: what an import reports
     layouts     each kind's columns; a file's header as a Plan; reading rows and API items
     cells       the cell parsers behind the columns

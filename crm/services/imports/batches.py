@@ -17,7 +17,8 @@ from crm.core.jobs import record_job_progress
 from crm.core.models import Job
 from crm.enums import ImportKind
 from crm.services import identities
-from crm.services.imports import customers, events, orders
+from crm.services.erasure import PERSONAL_IMPORT_COLUMNS
+from crm.services.imports import customers, events, orders, reports
 from crm.services.imports.layouts import Plan
 from crm.services.imports.results import BatchOutcome
 from crm.services.imports.staging import REFERENCE_COLUMNS, PreparedBatch, Staging, stage
@@ -88,7 +89,8 @@ def store_batch(
     job: Job | None = None,
 ) -> BatchOutcome:
     """Store the good rows of a prepared batch in one transaction, together with the job's
-    progress (one commit per batch; Django's foreign keys are checked then, deferred).
+    progress and the refused rows' report (one commit per batch; Django's foreign keys are
+    checked then, deferred).
 
     `known_customers` holds plain customer ids that earlier batches of the same import
     made sure exist; this batch adds its own once it is stored.
@@ -103,12 +105,19 @@ def store_batch(
                 _STORES[plan.layout.kind](cursor, prepared, plan=plan, now=now, outcome=outcome)
         outcome.errors.sort(key=lambda error: error.position)
         if job is not None:
-            record_job_progress(
+            recorded = record_job_progress(
                 job=job,
                 done=len(rows),
                 succeeded=outcome.stored,
                 failed=len(outcome.errors),
                 errors=[{"line": e.position, "reason": e.reason} for e in outcome.errors],
+            )
+            reports.keep_refused_rows(
+                job=job,
+                plan=plan,
+                rows=rows,
+                errors=outcome.errors[:recorded],
+                personal_columns=PERSONAL_IMPORT_COLUMNS,
             )
     if len(known_customers) < KNOWN_CUSTOMERS_LIMIT:
         known_customers.update(key for key, source, _ in prepared.references if not source)

@@ -3,8 +3,11 @@
 Each column type has a cell parser, (column, text) -> value or _RowRefused with a reason
 naming the column and the value, and optionally a fast whole-column parser,
 (texts, blank) -> values, which raises ValueError (or a subclass, or KeyError) on anything
-unusual so the column is redone cell by cell (layouts.Column.parse_all). Phone and e-mail
-values are never quoted back (PII).
+unusual so the column is redone cell by cell (layouts.Column.parse_all). Phone, e-mail and
+birth date values are never quoted back (personal data, crm.services.erasure).
+
+Dates and times also have Bounds, which depend on the import's `now`: a parsed value
+outside them refuses the row with a reason naming the field and the range.
 
 Why whole columns: the fast path checks a column with C-level builtins (fromisoformat,
 Decimal, set and regex scans) and falls back to cell by cell only when something in the
@@ -14,7 +17,8 @@ column is wrong, to name each bad cell. An orders row takes ~3 µs column-wise a
 
 import re
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import repeat
 
@@ -114,16 +118,71 @@ MOMENT: Parsers = (_moment_cell, _moment_column)
 
 
 def _date_cell(column: str, text: str) -> date:
+    # The only date column is birth_date: personal data, so the text is not quoted back.
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise _RowRefused(f'{column} "{_shorten(text)}" is not an ISO 8601 date') from None
+        raise _RowRefused(f"{column} is not an ISO 8601 date (YYYY-MM-DD)") from None
 
 
 DATE: Parsers = (
     _date_cell,
     lambda texts, blank: [date.fromisoformat(t) if t else blank for t in texts],
 )
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a date or time column accepts, `low` to `high` inclusive, and the range
+    in the words of a refusal."""
+
+    low: date | datetime
+    high: date | datetime
+    described: str
+    # Whether a refusal quotes the refused text (never for personal data).
+    quote_value: bool = True
+
+    def refusal(self, column: str, text: str) -> str:
+        """The reason a value outside the bounds is refused."""
+        quoted = f' "{_shorten(text)}"' if self.quote_value else ""
+        return f"{column}{quoted} is outside the allowed range {self.described}"
+
+
+# Earliest moment an order, event or registration may carry, in the operator's calendar.
+# Anything earlier is a placeholder or a typo; anything past year 9999 in UTC would be
+# stored by PostgreSQL and break every page that reads it back (Python stops at 9999).
+MOMENT_EARLIEST = date(1970, 1, 1)
+# How far ahead of `now` a moment may be: clocks of the shops' systems drift, and a
+# date-only value in a zone ahead of ours is a few hours ahead.
+MOMENT_LEEWAY = timedelta(days=1)
+BIRTH_DATE_EARLIEST = date(1900, 1, 1)
+
+
+def moment_bounds(now: datetime) -> Bounds:
+    """From MOMENT_EARLIEST (local midnight) to MOMENT_LEEWAY after `now`."""
+    zone = timezone.get_default_timezone()
+    low = datetime.combine(MOMENT_EARLIEST, datetime.min.time(), tzinfo=zone)
+    high = now + MOMENT_LEEWAY
+    moment = "%Y-%m-%d %H:%M:%S"
+    return Bounds(
+        low=low,
+        high=high,
+        described=(
+            f"{low:{moment}} to {timezone.localtime(high, zone):{moment}} "
+            f"({timezone.get_default_timezone_name()}; at most one day after now)"
+        ),
+    )
+
+
+def birth_date_bounds(now: datetime) -> Bounds:
+    """From BIRTH_DATE_EARLIEST to today in the operator's calendar; not quoted (PII)."""
+    today = timezone.localdate(now)
+    return Bounds(
+        low=BIRTH_DATE_EARLIEST,
+        high=today,
+        described=f"{BIRTH_DATE_EARLIEST.isoformat()} to {today.isoformat()} (today)",
+        quote_value=False,
+    )
 
 
 def amount(model: type[models.Model], name: str) -> Parsers:

@@ -12,9 +12,11 @@ ImportRefused before any row is stored.
 import codecs
 import csv
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
+from typing import BinaryIO
 
 from django.db import models
 
@@ -34,11 +36,37 @@ class Column:
     required: bool = False
     # The value of a blank cell, and of an absent column when a row is created.
     blank: object = ""
+    # The range of a date or time column, given the import's now (None: any value).
+    bounds: Callable[[datetime], cells.Bounds] | None = None
 
-    def parse_all(self, texts: list[str]) -> tuple[list, dict[int, str]]:
-        """Values of a column's (stripped) cells and the reasons of the bad ones by index."""
+    def parse_all(
+        self, texts: list[str], bounds: cells.Bounds | None = None
+    ) -> tuple[list, dict[int, str]]:
+        """Values of a column's (stripped) cells and the reasons of the bad ones by index;
+        a value outside `bounds` is a bad one."""
+        values, failures = self._parse_texts(texts)
+        if bounds is None:
+            return values, failures
+        low, high = bounds.low, bounds.high
+        # min() and max() first, in C: a batch rarely holds a value out of range. On
+        # 20,000 orders (parsed in ~32 ms) comparing each value took ~14 ms, this ~8 ms.
+        present = (
+            [v for i, v in enumerate(values) if v is not None and i not in failures]
+            if failures or None in values
+            else values
+        )
+        if present and not (low <= min(present) and max(present) <= high):
+            for index, value in enumerate(values):
+                if value is not None and index not in failures and not low <= value <= high:
+                    failures[index] = bounds.refusal(self.name, texts[index])
+        return values, failures
+
+    def _parse_texts(self, texts: list[str]) -> tuple[list, dict[int, str]]:
         cell, whole = self.parsers
-        if whole is not None and texts and not (self.required and "" in texts):
+        # PostgreSQL text cannot hold NUL: such a cell is refused before any parser sees
+        # it (so no reason ever quotes one), and its column goes cell by cell.
+        has_nul = "\x00" in "".join(texts)
+        if whole is not None and texts and not has_nul and not (self.required and "" in texts):
             try:
                 return whole(texts, self.blank), {}
             except (ValueError, KeyError):
@@ -49,6 +77,10 @@ class Column:
                 if self.required:
                     failures[index] = f"{self.name} missing"
                 values.append(self.blank)
+                continue
+            if has_nul and "\x00" in text:
+                failures[index] = f"{self.name} contains a NUL character (\\x00)"
+                values.append(None)
                 continue
             try:
                 values.append(cell(self.name, text))
@@ -81,13 +113,13 @@ LAYOUTS: dict[str, Layout] = {
             Column("phone", cells.text(_length(Customer, "phone"))),
             Column("email", cells.email(_length(Customer, "email"))),
             Column("gender", cells.choice(Gender)),
-            Column("birth_date", cells.DATE, blank=None),
+            Column("birth_date", cells.DATE, blank=None, bounds=cells.birth_date_bounds),
             Column("city", cells.text(_length(Customer, "city"))),
             Column("region", cells.text(_length(Customer, "region"))),
             Column("occupation", cells.text(_length(Customer, "occupation"))),
             Column("is_member", cells.FLAG, blank=False),
             Column("member_tier", cells.text(_length(Customer, "member_tier"))),
-            Column("registered_at", cells.MOMENT, blank=None),
+            Column("registered_at", cells.MOMENT, blank=None, bounds=cells.moment_bounds),
             Column("tags", cells.tags(_length(Tag, "name")), blank=()),
             # Beyond the SPEC columns: identity links, `source:external_id;...`.
             Column("identities", cells.IDENTITIES, blank=()),
@@ -98,7 +130,7 @@ LAYOUTS: dict[str, Layout] = {
         columns=(
             Column("order_id", cells.text(_length(Order, "order_id")), True),
             Column("customer_id", cells.REFERENCE, True),
-            Column("placed_at", cells.MOMENT, True),
+            Column("placed_at", cells.MOMENT, True, bounds=cells.moment_bounds),
             Column("amount", cells.amount(Order, "amount"), True),
             Column("channel", cells.text(_length(Order, "channel"))),
             Column("store", cells.text(_length(Order, "store"))),
@@ -124,7 +156,7 @@ LAYOUTS: dict[str, Layout] = {
         columns=(
             Column("customer_id", cells.REFERENCE, True),
             Column("kind", cells.choice(EventKind), True),
-            Column("occurred_at", cells.MOMENT, True),
+            Column("occurred_at", cells.MOMENT, True, bounds=cells.moment_bounds),
             Column("channel", cells.text(_length(BehaviourEvent, "channel"))),
             Column("sku", cells.text(_length(BehaviourEvent, "sku"))),
             Column("category", cells.text(_length(BehaviourEvent, "category"))),
@@ -196,6 +228,8 @@ class Plan:
     positions: tuple[tuple[Column, int | None], ...]
     present: frozenset[str]
     width: int
+    # The bounds of the date and time columns as of the import's now, by column name.
+    bounds: dict[str, cells.Bounds]
 
     def parse(self, rows: Sequence[tuple[int, Sequence[str]]]) -> Parsed:
         """Parse a batch of (position, cells); a row is refused for its first bad column."""
@@ -218,7 +252,9 @@ class Plan:
                 values[column.name] = [column.blank] * count
                 continue
             texts = [text.strip() for text in columns[position]] if rows else []
-            values[column.name], column_failures = column.parse_all(texts)
+            values[column.name], column_failures = column.parse_all(
+                texts, self.bounds.get(column.name)
+            )
             for index, reason in column_failures.items():
                 failures.setdefault(index, reason)
         parsed = Rows(positions=[position for position, _ in rows], values=values)
@@ -243,8 +279,11 @@ def read_header(reader) -> list[str]:
         ) from None
 
 
-def plan_from_header(layout: Layout, header: Sequence[str]) -> Plan:
-    """Check the header against the layout; raises ImportRefused naming the problem."""
+def plan_from_header(layout: Layout, header: Sequence[str], *, now: datetime) -> Plan:
+    """Check the header against the layout; raises ImportRefused naming the problem.
+
+    The date and time columns accept values within their bounds as of `now`.
+    """
     names = [name.strip() for name in header]
     expected = ", ".join(layout.names)
     for number, name in enumerate(names, start=1):
@@ -275,10 +314,21 @@ def plan_from_header(layout: Layout, header: Sequence[str]) -> Plan:
         (column, names.index(column.name) if column.name in names else None)
         for column in layout.columns
     )
-    return Plan(layout=layout, positions=positions, present=frozenset(names), width=len(names))
+    bounds = {
+        column.name: column.bounds(now)
+        for column, position in positions
+        if position is not None and column.bounds is not None
+    }
+    return Plan(
+        layout=layout,
+        positions=positions,
+        present=frozenset(names),
+        width=len(names),
+        bounds=bounds,
+    )
 
 
-def estimate_rows(path: Path) -> int:
+def estimate_rows(open_binary: Callable[[], ContextManager[BinaryIO]]) -> int:
     """Rows in the file (lines after the header), checking it is readable UTF-8 text.
 
     Reads the file once in binary chunks before anything is stored, so a file that is not
@@ -288,9 +338,11 @@ def estimate_rows(path: Path) -> int:
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
     lines, offset, last = 0, 0, b""
     try:
-        with path.open("rb") as handle:
+        with open_binary() as handle:
             while chunk := handle.read(1 << 20):
-                if b"\x00" in chunk:
+                # A NUL in the header line means the file is not text (a spreadsheet,
+                # UTF-16); a NUL further down refuses only its row (Column.parse_all).
+                if lines == 0 and b"\x00" in chunk.partition(b"\n")[0]:
                     raise ImportRefused(
                         ImportRefusalReason.UNREADABLE_FILE,
                         "The file contains NUL bytes, so it is not CSV text (a spreadsheet? "

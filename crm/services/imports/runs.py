@@ -7,18 +7,24 @@ refused for the same reasons.
 """
 
 import csv
+import io
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager as ContextManager
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
+from django.core.files.storage import default_storage
 from django.db import transaction
 
 from crm.core.jobs import create_job, fail_job, finish_job, start_job
-from crm.core.models import Job
+from crm.core.log_redaction import redact_personal_data
+from crm.core.models import Job, JobStatus
 from crm.exceptions import ImportRefused
 from crm.selectors import IMPORT_JOB_KIND_PREFIX
 from crm.services import statistics
+from crm.services.imports import reports
 from crm.services.imports.batches import prepare_batch, read_ahead, store_batch
 from crm.services.imports.cells import _RowRefused
 from crm.services.imports.layouts import (
@@ -40,6 +46,7 @@ from crm.services.metrics import recompute_customer_metrics
 BATCH_SIZE = 20_000
 # The bulk API takes at most this many items per request; one request is one transaction.
 MAX_BULK_ITEMS = 5_000
+FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 
 def import_csv_file(
@@ -63,19 +70,77 @@ def import_csv_file(
 
     Progress goes to `job` (created when None) with every batch, and to
     `on_progress(rows_in_batch, estimated_total_rows)`. The job ends succeeded with the
-    summary, or failed with the reason the file was refused or the import stopped.
+    summary, or failed with the reason the file was refused or the import stopped; its
+    refused rows are kept for their download (reports).
     """
-    layout = layout_of(kind)
+    layout_of(kind)  # an unknown kind: ValueError before any job is created
+    path = Path(path)
     if job is None:
-        job = create_job(
-            kind=IMPORT_JOB_KIND_PREFIX + kind, label=Path(path).name, created_by=created_by
-        )
+        job = create_job(kind=IMPORT_JOB_KIND_PREFIX + kind, label=path.name, created_by=created_by)
+    return _import_csv(
+        kind=kind,
+        open_binary=lambda: path.open("rb"),
+        now=now,
+        job=job,
+        on_progress=on_progress,
+        batch_size=batch_size,
+    )
+
+
+def run_import_job(
+    *, job_id: int, kind: str, upload_name: str, now: datetime
+) -> ImportResult | None:
+    """Run the import a page upload queued (crm.tasks.import_csv_file_task).
+
+    The file is read through the default storage under `upload_name` (uploads), so the
+    worker needs no disk shared with the site, and is deleted once the job has ended.
+
+    Safe to run twice: a job that already finished is left alone (returns None); a job
+    interrupted mid-way starts over from its first row with its counters reset, which the
+    idempotent upserts allow. A refused file ends the job failed with the reason and
+    returns None rather than raising, so the task is not retried.
+    """
+    job = Job.objects.get(pk=job_id)
     try:
-        total = estimate_rows(Path(path))
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            plan = plan_from_header(layout, read_header(reader))
+        if job.is_finished:
+            return None
+        Job.objects.filter(pk=job.pk).update(done=0, succeeded=0, failed=0, errors=[])
+        reports.forget_refused_rows(job=job)
+        job.refresh_from_db()
+        try:
+            return _import_csv(
+                kind=kind,
+                open_binary=lambda: default_storage.open(upload_name, "rb"),
+                now=now,
+                job=job,
+            )
+        except ImportRefused:
+            return None
+    finally:
+        # An unfinished job (the process is stopping) keeps its file for the next delivery.
+        if Job.objects.filter(pk=job.pk, status__in=FINISHED).exists():
+            default_storage.delete(upload_name)
+
+
+def _import_csv(
+    *,
+    kind: str,
+    open_binary: Callable[[], ContextManager[BinaryIO]],
+    now: datetime,
+    job: Job,
+    on_progress: Callable[[int, int], object] | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> ImportResult:
+    """import_csv_file, for a file `open_binary` opens (twice: to check, then to read)."""
+    layout = layout_of(kind)
+    try:
+        total = estimate_rows(open_binary)
+        with open_binary() as binary:
+            reader = csv.reader(io.TextIOWrapper(binary, encoding="utf-8-sig", newline=""))
+            header = read_header(reader)
+            plan = plan_from_header(layout, header, now=now)
             start_job(job=job, now=now, total=total)
+            reports.keep_header(job=job, header=header)
             result = ImportResult(kind=kind)
             known: set[str] = set()
             batches = read_ahead(
@@ -97,31 +162,14 @@ def import_csv_file(
         fail_job(job=job, now=now, message=refusal.detail)
         raise
     except Exception as error:
-        # The first line only: a database error's DETAIL quotes the failing row (PII).
+        # The first line only: a database error's DETAIL quotes the failing row (PII);
+        # and a first line may quote a value too.
         first_line = (str(error).splitlines() or [type(error).__name__])[0]
-        fail_job(job=job, now=now, message=f"The import stopped: {first_line}")
+        message = f"The import stopped: {redact_personal_data(first_line)}"
+        fail_job(job=job, now=now, message=message)
         raise
     finish_job(job=job, now=now, message=result.summary())
     return result
-
-
-def run_import_job(*, job_id: int, kind: str, path: str, now: datetime) -> ImportResult | None:
-    """Run the import a page upload queued (crm.tasks.import_csv_file_task).
-
-    Safe to run twice: a job that already finished is left alone (returns None); a job
-    interrupted mid-way starts over from its first row with its counters reset, which the
-    idempotent upserts allow. A refused file ends the job failed with the reason and
-    returns None rather than raising, so the task is not retried.
-    """
-    job = Job.objects.get(pk=job_id)
-    if job.is_finished:
-        return None
-    Job.objects.filter(pk=job.pk).update(done=0, succeeded=0, failed=0, errors=[])
-    job.refresh_from_db()
-    try:
-        return import_csv_file(kind=kind, path=path, now=now, job=job)
-    except ImportRefused:
-        return None
 
 
 @transaction.atomic
@@ -150,7 +198,7 @@ def ingest_records(*, kind: str, items: Sequence, now: datetime) -> ImportResult
         groups.setdefault(names, []).append((index, cells))
     known: set[str] = set()
     for names, rows in groups.items():
-        plan = plan_from_header(layout, names)
+        plan = plan_from_header(layout, names, now=now)
         prepared = prepare_batch(plan, rows, place=item_place)
         result.add(store_batch(plan, rows, prepared, now=now, known_customers=known))
     result.refused += len(refused)

@@ -39,6 +39,16 @@ class Trigger(models.TextChoices):
     ORDER_PAID = "order_paid", "Order paid"
     SHARE = "share", "Share"
     SELF = "self", "Customer clicks claim"
+    BIRTHDAY = "birthday", "Birthday (granted by OpsCRM)"
+
+
+# Triggers OpsCRM fires itself (SPEC §4 playbooks): the claims API refuses them, so a
+# birthday gift cannot be claimed on any other day or twice a year.
+AUTOMATIC_TRIGGERS = frozenset({Trigger.BIRTHDAY})
+# The triggers a claim may come with.
+CLAIM_TRIGGERS = [
+    (value, label) for value, label in Trigger.choices if value not in AUTOMATIC_TRIGGERS
+]
 
 
 class CouponStatus(models.TextChoices):

@@ -118,6 +118,8 @@ class Campaign(TimeStampedModel):
     spent = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
     # Share of the audience deliberately not treated, for lift (0 = no holdout).
     holdout_share = models.DecimalField(max_digits=4, decimal_places=3, default=Decimal("0"))
+    # When the audience record was taken (the campaign started running); None before.
+    audience_recorded_at = models.DateTimeField(null=True, blank=True, editable=False)
     status = models.CharField(
         max_length=10, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
     )
@@ -208,6 +210,33 @@ class Grant(models.Model):
         return f"{self.campaign_id}:{self.customer_id}@{localtime(self.granted_at):%Y-%m-%d %H:%M}"
 
 
+class AudienceMember(models.Model):
+    """A customer of a campaign's audience record (SPEC §4): the segment's members when the
+    campaign started running, and whoever joined the segment later and claimed. Each is
+    treated or in the holdout, by the engine's stable hash, and never changes group: the
+    report compares the two groups as they were assigned."""
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="audience", db_index=False
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    treated = models.BooleanField(help_text="False: in the holdout group.")
+    joined_at = models.DateTimeField()
+    # True: a member when the campaign started; False: added by a later claim.
+    at_start = models.BooleanField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "customer"], name="audience_member_once_per_campaign"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        group = "treated" if self.treated else "holdout"
+        return f"{self.campaign_id}:{self.customer_id} ({group})"
+
+
 class Coupon(TimeStampedModel):
     code = models.CharField(max_length=24, unique=True)
     template = models.ForeignKey(CouponTemplate, on_delete=models.PROTECT, related_name="coupons")
@@ -236,6 +265,8 @@ class Coupon(TimeStampedModel):
             models.Index(fields=["customer", "status"]),
             models.Index(fields=["customer", "template", "issued_at"]),
             models.Index(fields=["status", "valid_until"]),
+            # The marketer's coupon list, newest first (campaigns/coupon_lists.py).
+            models.Index(fields=["issued_at", "id"], name="coupon_issued_at"),
         ]
         constraints = [
             _in_choices("status", CouponStatus, "coupon_status_valid"),
@@ -352,7 +383,11 @@ class Redemption(models.Model):
             models.CheckConstraint(condition=Q(discount__gte=0), name="redemption_discount_gte_0"),
         ]
         # A refund reverses the redemptions of its order: looked up by order_id alone.
-        indexes = [models.Index(fields=["order_id"], name="redemption_order_id")]
+        indexes = [
+            models.Index(fields=["order_id"], name="redemption_order_id"),
+            # The marketer's redemption list, newest first (campaigns/coupon_lists.py).
+            models.Index(fields=["redeemed_at", "id"], name="redemption_redeemed_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.coupon_id} on {self.order_id}"

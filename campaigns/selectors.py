@@ -12,17 +12,30 @@ from decimal import Decimal
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import CharField, Count, F, Func, Prefetch, Q, QuerySet, Value
+from django.db.models import (
+    CharField,
+    Count,
+    F,
+    Func,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Lower, Trim
 
 from campaigns.enums import CampaignStatus, ClaimRefusalReason, CouponEventKind
 from campaigns.models import (
+    AudienceMember,
     Campaign,
     CampaignResource,
     Coupon,
     CouponEvent,
     CouponTemplate,
     Grant,
+    Redemption,
 )
 from campaigns.restrictions import RESTRICTIONS, matching_key, suggestion_key
 from crm.core.models import AuditEntry
@@ -75,11 +88,27 @@ class AudienceSize:
 
 
 @dataclass(frozen=True)
+class AudienceRecord:
+    """A campaign's audience record in numbers (SPEC §4): members by group, and how many
+    of them joined the segment after the start and claimed."""
+
+    recorded_at: datetime | None
+    treated: int
+    holdout: int
+    joined_later: int
+
+    @property
+    def members(self) -> int:
+        return self.treated + self.holdout
+
+
+@dataclass(frozen=True)
 class CampaignDetail:
     campaign: Campaign
     resources: list[CampaignResource]
     channels: list[Channel]
     audience: AudienceSize
+    audience_record: AudienceRecord
     refusals: list[RefusalCount]
     grant_count: int
     recent_grants: list[Grant]
@@ -248,6 +277,21 @@ def recent_grants(*, campaign: Campaign, limit: int = RECENT_GRANTS) -> list[Gra
     )
 
 
+def audience_record(*, campaign: Campaign) -> AudienceRecord:
+    """The campaign's audience record counted in one pass over its rows."""
+    counts = AudienceMember.objects.filter(campaign=campaign).aggregate(
+        treated_members=Count("pk", filter=Q(treated=True)),
+        holdout_members=Count("pk", filter=Q(treated=False)),
+        joined_later=Count("pk", filter=Q(at_start=False)),
+    )
+    return AudienceRecord(
+        recorded_at=campaign.audience_recorded_at,
+        treated=counts["treated_members"],
+        holdout=counts["holdout_members"],
+        joined_later=counts["joined_later"],
+    )
+
+
 def campaign_detail(*, code: str, as_of: datetime) -> CampaignDetail:
     """Everything the campaign page shows; raises Campaign.DoesNotExist for an unknown code."""
     campaign = campaigns_for_list().get(code=code)
@@ -257,6 +301,7 @@ def campaign_detail(*, code: str, as_of: datetime) -> CampaignDetail:
         resources=resources,
         channels=list(campaign.channels.all()),
         audience=audience_size(segment=campaign.segment, as_of=as_of),
+        audience_record=audience_record(campaign=campaign),
         refusals=refusals_by_reason(campaign=campaign),
         grant_count=Grant.objects.filter(campaign=campaign).count(),
         recent_grants=recent_grants(campaign=campaign),
@@ -293,3 +338,24 @@ def is_in_holdout(*, campaign: Campaign, customer: Customer) -> bool:
             [campaign.pk, customer.pk, campaign.holdout_share * HOLDOUT_DRAWS],
         )
         return cursor.fetchone()[0]
+
+
+def coupons_of_customer(*, customer_id: str) -> QuerySet[Coupon]:
+    """The coupons of the customer with this external id, newest first, with campaign,
+    template and the grant's channel joined in (the channel each grant is recorded with,
+    SPEC §4) and `redeemed_at`: the moment of the coupon's live redemption, None without.
+
+    One look-up of the customer, then the coupons by its key (the coupon (customer, status)
+    index). Raises Customer.DoesNotExist for an unknown id, one holding a NUL included
+    (PostgreSQL text cannot hold one, nor be compared with one).
+    """
+    if "\x00" in customer_id:
+        raise Customer.DoesNotExist(customer_id)
+    customer = Customer.objects.only("pk").get(customer_id=customer_id)
+    live_redemption = Redemption.objects.filter(coupon=OuterRef("pk"), reversed_at__isnull=True)
+    return (
+        Coupon.objects.filter(customer=customer)
+        .select_related("campaign", "template", "grant__channel")
+        .annotate(redeemed_at=Subquery(live_redemption.values("redeemed_at")[:1]))
+        .order_by("-issued_at", "-pk")
+    )

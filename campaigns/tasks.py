@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from campaigns.services import expiry, lifecycle, redemptions
+from campaigns.services import birthday_gifts, expiry, lifecycle, redemptions
 
 
 @shared_task
@@ -22,3 +22,10 @@ def expire_coupons_task() -> int:
 def reverse_refunded_redemptions_task() -> int:
     """Restore the coupons of redemptions whose order was refunded (beat: every minute)."""
     return redemptions.reverse_redemptions_of_refunded_orders(now=timezone.now())
+
+
+@shared_task
+def grant_birthday_gifts_task() -> dict:
+    """Grant today's birthday gifts (beat: hourly; each birthday once a year)."""
+    run = birthday_gifts.grant_birthday_gifts(now=timezone.now())
+    return {"granted": run.granted, "refused": dict(run.refused)}

@@ -1,5 +1,5 @@
-"""Marketer pages of campaigns and coupon templates (Oscar-style URLs), included at the
-site root by crm/urls.py."""
+"""Marketer pages of campaigns, coupon templates, issued coupons and redemptions
+(Oscar-style URLs), included at the site root by crm/urls.py."""
 
 from django.urls import path
 
@@ -43,4 +43,8 @@ urlpatterns = [
         views.CampaignActionView.as_view(),
         name="campaign-action",
     ),
+    path("coupons/", views.CouponListView.as_view(), name="coupon-list"),
+    path("coupons/export/", views.CouponExportView.as_view(), name="coupon-export"),
+    path("redemptions/", views.RedemptionListView.as_view(), name="redemption-list"),
+    path("redemptions/export/", views.RedemptionExportView.as_view(), name="redemption-export"),
 ]

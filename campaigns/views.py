@@ -1,5 +1,5 @@
-"""Marketer pages of campaigns: coupon templates, the campaign list, the wizard and the
-campaign page with its status actions.
+"""Marketer pages of campaigns: coupon templates, the campaign list, the wizard, the
+campaign page with its status actions, and the lists of issued coupons and redemptions.
 
 Marketers configure (WRITE_ROLES); marketers and analysts read (READ_ROLES). Writes call
 campaigns.services; their refusals come back as form errors or as one message per reason.
@@ -12,15 +12,20 @@ from decimal import Decimal
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.forms import Form
-from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
-from campaigns import selectors
+from campaigns import coupon_lists, selectors
 from campaigns.exceptions import CampaignActionRefused
-from campaigns.filters import CampaignFilterSet, CouponTemplateFilterSet
+from campaigns.filters import (
+    CampaignFilterSet,
+    CouponFilterSet,
+    CouponTemplateFilterSet,
+    RedemptionFilterSet,
+)
 from campaigns.forms import CampaignForm, CouponTemplateForm, ResourceFormSet, ValuesQueryForm
 from campaigns.models import Campaign, CouponTemplate
 from campaigns.services import campaign_setup, coupon_templates, lifecycle
@@ -109,6 +114,28 @@ def _filters_active(request) -> bool:
     return any(value.strip() for name, value in request.GET.items() if name != "page")
 
 
+class FilteredListView(RoleRequiredMixin, ListView):
+    """A list page: the filterset `make_filterset` builds from the query string, 50 rows a
+    page, with the filters and the page links in the context."""
+
+    allowed_roles = READ_ROLES
+    paginate_by = 50
+
+    def make_filterset(self, request):
+        raise NotImplementedError
+
+    def get_queryset(self):
+        self.filterset = self.make_filterset(self.request)
+        return self.filterset.qs
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["filterset"] = self.filterset
+        context["filters_active"] = _filters_active(self.request)
+        context["page_range"] = _page_range(context)
+        return context
+
+
 # Coupon templates -----------------------------------------------------------------------
 
 
@@ -118,21 +145,15 @@ def _template_filterset(request) -> CouponTemplateFilterSet:
     )
 
 
-class CouponTemplateListView(RoleRequiredMixin, ListView):
-    allowed_roles = READ_ROLES
+class CouponTemplateListView(FilteredListView):
     template_name = "campaigns/coupon_template_list.html"
     context_object_name = "templates"
-    paginate_by = 50
 
-    def get_queryset(self):
-        self.filterset = _template_filterset(self.request)
-        return self.filterset.qs
+    def make_filterset(self, request):
+        return _template_filterset(request)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["filterset"] = self.filterset
-        context["filters_active"] = _filters_active(self.request)
-        context["page_range"] = _page_range(context)
         context["can_edit"] = has_role(self.request.user, WRITE_ROLES)
         return context
 
@@ -263,21 +284,15 @@ def _campaign_filterset(request) -> CampaignFilterSet:
     return CampaignFilterSet(request.GET or None, queryset=selectors.campaigns_for_list())
 
 
-class CampaignListView(RoleRequiredMixin, ListView):
-    allowed_roles = READ_ROLES
+class CampaignListView(FilteredListView):
     template_name = "campaigns/campaign_list.html"
     context_object_name = "campaigns"
-    paginate_by = 50
 
-    def get_queryset(self):
-        self.filterset = _campaign_filterset(self.request)
-        return self.filterset.qs
+    def make_filterset(self, request):
+        return _campaign_filterset(request)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["filterset"] = self.filterset
-        context["filters_active"] = _filters_active(self.request)
-        context["page_range"] = _page_range(context)
         context["business_lines"] = selectors.business_lines()
         context["can_edit"] = has_role(self.request.user, WRITE_ROLES)
         return context
@@ -490,4 +505,147 @@ class CampaignAudienceSizeView(RoleRequiredMixin, View):
         )
         return render(
             request, "campaigns/audience_size.html", {"segment": segment, "audience": audience}
+        )
+
+
+# Issued coupons and redemptions ---------------------------------------------------------
+
+COUPON_EXPORT_HEADER = (
+    "code",
+    "customer_id",
+    "campaign",
+    "template",
+    "channel",
+    "status",
+    "issued_at",
+    "valid_from",
+    "valid_until",
+    "redeemed_at",
+)
+REDEMPTION_EXPORT_HEADER = (
+    "coupon",
+    "customer_id",
+    "campaign",
+    "channel",
+    "order_id",
+    "order_amount",
+    "discount",
+    "store",
+    "city",
+    "redeemed_at",
+    "status",
+    "reversed_at",
+)
+
+
+def _local_seconds(moment) -> str:
+    # Seconds kept: claims and redemptions are often minutes apart at the day's edge.
+    return timezone.localtime(moment).isoformat(timespec="seconds") if moment else ""
+
+
+def _bad_filters(filterset) -> HttpResponse | None:
+    """A 400 naming each bad filter value: an export never quietly drops a filter the
+    marketer asked for (the page shows the same errors beside its fields)."""
+    if not filterset.is_bound or filterset.is_valid():
+        return None
+    lines = [f"{name}: {' '.join(problems)}" for name, problems in filterset.form.errors.items()]
+    return HttpResponseBadRequest(
+        "Fix these filters and export again:\n" + "\n".join(lines),
+        content_type="text/plain; charset=utf-8",
+    )
+
+
+def _coupon_filterset(request) -> CouponFilterSet:
+    return CouponFilterSet(request.GET or None, queryset=coupon_lists.coupons_for_list())
+
+
+def _redemption_filterset(request) -> RedemptionFilterSet:
+    return RedemptionFilterSet(request.GET or None, queryset=coupon_lists.redemptions_for_list())
+
+
+class CouponListView(FilteredListView):
+    """Every issued coupon, newest first, filtered by campaign, channel, status, day issued
+    and customer. Shows no phone or e-mail (coupon_lists defers them)."""
+
+    template_name = "campaigns/coupon_list.html"
+    context_object_name = "coupons"
+
+    def make_filterset(self, request):
+        return _coupon_filterset(request)
+
+
+class CouponExportView(RoleRequiredMixin, View):
+    """The filtered coupon list as CSV (same filters as the list page); times in the
+    operator's zone."""
+
+    allowed_roles = READ_ROLES
+
+    def get(self, request):
+        filterset = _coupon_filterset(request)
+        if refused := _bad_filters(filterset):
+            return refused
+        rows: Iterator[list] = (
+            [
+                coupon.code,
+                coupon.customer.customer_id,
+                coupon.campaign.code,
+                coupon.template.code,
+                coupon.grant.channel.code,
+                coupon.status,
+                _local_seconds(coupon.issued_at),
+                _local_seconds(coupon.valid_from),
+                _local_seconds(coupon.valid_until),
+                _local_seconds(coupon.redeemed_at),
+            ]
+            for coupon in filterset.qs.iterator(chunk_size=EXPORT_CHUNK_SIZE)
+        )
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        return stream_csv(filename=f"coupons-{stamp}.csv", header=COUPON_EXPORT_HEADER, rows=rows)
+
+
+class RedemptionListView(FilteredListView):
+    """Every redemption, newest first, reversed ones marked, with the filtered set's totals
+    above the table."""
+
+    template_name = "campaigns/redemption_list.html"
+    context_object_name = "redemptions"
+
+    def make_filterset(self, request):
+        return _redemption_filterset(request)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["totals"] = coupon_lists.redemption_totals(redemptions=self.filterset.qs)
+        return context
+
+
+class RedemptionExportView(RoleRequiredMixin, View):
+    """The filtered redemption list as CSV (same filters as the list page)."""
+
+    allowed_roles = READ_ROLES
+
+    def get(self, request):
+        filterset = _redemption_filterset(request)
+        if refused := _bad_filters(filterset):
+            return refused
+        rows: Iterator[list] = (
+            [
+                redemption.coupon.code,
+                redemption.customer.customer_id,
+                redemption.coupon.campaign.code,
+                redemption.coupon.grant.channel.code,
+                redemption.order_id,
+                redemption.order_amount,
+                redemption.discount,
+                redemption.store,
+                redemption.city,
+                _local_seconds(redemption.redeemed_at),
+                "reversed" if redemption.reversed_at else "live",
+                _local_seconds(redemption.reversed_at),
+            ]
+            for redemption in filterset.qs.iterator(chunk_size=EXPORT_CHUNK_SIZE)
+        )
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        return stream_csv(
+            filename=f"redemptions-{stamp}.csv", header=REDEMPTION_EXPORT_HEADER, rows=rows
         )

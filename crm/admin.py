@@ -42,8 +42,12 @@ INLINE_STAGE_HISTORY = 30
 
 
 class ReadOnlyInline(admin.TabularInline):
+    """A customer's rows, read-only. `latest` = (newest-first ordering, how many rows) shows
+    only the latest ones; the rest is one click away in the row's own admin."""
+
     extra = 0
     can_delete = False
+    latest: tuple[str, int] | None = None
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -66,6 +70,7 @@ class OrderInline(ReadOnlyInline):
     fields = ("order_id", "placed_at", "amount", "status", "channel", "store", "coupon_code")
     readonly_fields = fields
     ordering = ("-placed_at",)
+    latest = ("-placed_at", INLINE_LATEST_ORDERS)
     show_change_link = True
     verbose_name_plural = f"latest orders (up to {INLINE_LATEST_ORDERS})"
 
@@ -75,6 +80,7 @@ class BehaviourEventInline(ReadOnlyInline):
     fields = ("occurred_at", "kind", "channel", "sku", "category")
     readonly_fields = fields
     ordering = ("-occurred_at",)
+    latest = ("-occurred_at", INLINE_LATEST_EVENTS)
     verbose_name_plural = f"latest behaviour events (up to {INLINE_LATEST_EVENTS})"
 
 
@@ -83,15 +89,8 @@ class StageChangeInline(ReadOnlyInline):
     fields = ("changed_at", "from_stage", "to_stage")
     readonly_fields = fields
     ordering = ("-changed_at",)
+    latest = ("-changed_at", INLINE_STAGE_HISTORY)
     verbose_name_plural = f"stage history (latest {INLINE_STAGE_HISTORY})"
-
-
-# Inline -> (newest-first ordering, how many rows); the rest is one click away.
-_INLINE_LIMITS = {
-    OrderInline: ("-placed_at", INLINE_LATEST_ORDERS),
-    BehaviourEventInline: ("-occurred_at", INLINE_LATEST_EVENTS),
-    StageChangeInline: ("-changed_at", INLINE_STAGE_HISTORY),
-}
 
 
 @admin.register(Customer)
@@ -157,10 +156,11 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def get_formset_kwargs(self, request, obj, inline, prefix):
         kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
-        limit = _INLINE_LIMITS.get(type(inline))
+        limit = getattr(inline, "latest", None)
         if limit and obj is not None:
             ordering, count = limit
-            rows = inline.model.objects.filter(customer_id=obj.pk).order_by(ordering)
+            # The inline's own queryset: what it joins in (select_related) stays.
+            rows = kwargs["queryset"].filter(customer_id=obj.pk).order_by(ordering)
             # The formset filters by customer again, so the limit goes in a subquery.
             kwargs["queryset"] = rows.filter(pk__in=Subquery(rows.values("pk")[:count]))
         return kwargs

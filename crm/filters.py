@@ -133,4 +133,6 @@ class CustomerFilterSet(django_filters.FilterSet):
 
     def filter_last_order_to(self, queryset: QuerySet, name: str, value: date) -> QuerySet:
         # Inclusive calendar date: everything before the next local midnight.
+        if value == date.max:  # the day after does not exist: every order is before it
+            return queryset.filter(last_order_at__isnull=False)
         return queryset.filter(last_order_at__lt=_start_of_day(value + timedelta(days=1)))

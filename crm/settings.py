@@ -213,6 +213,8 @@ SPECTACULAR_SETTINGS = {
         "CouponStatusEnum": "campaigns.enums.CouponStatus",
         "CampaignStatusEnum": "campaigns.enums.CampaignStatus",
         "SegmentKindEnum": "segments.enums.SegmentKind",
+        "TriggerEnum": "campaigns.enums.Trigger",
+        "ClaimTriggerEnum": "campaigns.enums.CLAIM_TRIGGERS",
     },
 }
 
@@ -277,6 +279,12 @@ CELERY_BEAT_SCHEDULE = {
     "reverse-refunded-redemptions": {
         "task": "campaigns.tasks.reverse_refunded_redemptions_task",
         "schedule": crontab(),
+    },
+    # Every hour at :07: birthday gifts of the operator's day (hourly, so a beat that was
+    # down at midnight still grants them; each birthday is granted once a year).
+    "grant-birthday-gifts": {
+        "task": "campaigns.tasks.grant_birthday_gifts_task",
+        "schedule": crontab(minute=7),
     },
     # Every hour at :05: mark coupons past their validity as expired.
     "expire-coupons": {

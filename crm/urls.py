@@ -1,8 +1,9 @@
 """Project URLs: pages, the admin, the REST API under /api/v1/ and its schema.
 
-The API's CRUD resources (segments, coupon templates, campaigns) are ViewSets on the one
-router below (STYLE §2.7); each app's api/urls.py holds its endpoints outside the router
-(claims, redemptions, bulk ingest, a segment's members and export).
+The API's CRUD resources (segments, coupon templates, campaigns) and the customer reads (a
+customer, its coupons) are ViewSets on the one router below (STYLE §2.7); each app's
+api/urls.py holds its endpoints outside the router (claims, redemptions, bulk ingest, a
+segment's members and export).
 """
 
 from django.contrib import admin
@@ -14,7 +15,8 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from campaigns.api.views import CampaignViewSet, CouponTemplateViewSet
+from campaigns.api.views import CampaignViewSet, CouponTemplateViewSet, CustomerCouponViewSet
+from crm.api.views import CUSTOMER_ID_PATH, CustomerViewSet
 from crm.views import customers, errors, imports
 from segments.api.views import SegmentViewSet
 
@@ -33,6 +35,14 @@ api_router = APIRouter()
 api_router.register("segments", SegmentViewSet, basename="api-segment")
 api_router.register("coupon-templates", CouponTemplateViewSet, basename="api-coupon-template")
 api_router.register("campaigns", CampaignViewSet, basename="api-campaign")
+# One customer and its coupons, for support tools and the shop. Neither route matches
+# customers/bulk/ (CUSTOMER_ID_PATH), the bulk ingest of crm/api/urls.py.
+api_router.register("customers", CustomerViewSet, basename="api-customer")
+api_router.register(
+    rf"customers/(?P<customer_id>{CUSTOMER_ID_PATH})/coupons",
+    CustomerCouponViewSet,
+    basename="api-customer-coupons",
+)
 
 urlpatterns = [
     path("", customers.HomeView.as_view(), name="home"),
@@ -40,8 +50,9 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("customers/", customers.CustomerListView.as_view(), name="customer-list"),
     path("customers/export/", customers.CustomerExportView.as_view(), name="customer-export"),
+    # path: customer ids are external and may hold a "/" (a placeholder's partner id).
     path(
-        "customers/<str:customer_id>/",
+        "customers/<path:customer_id>/",
         customers.CustomerDetailView.as_view(),
         name="customer-detail",
     ),

@@ -22,10 +22,11 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from campaigns.enums import CampaignStatus
+from campaigns.enums import CampaignStatus, Trigger
 from campaigns.exceptions import ClaimRefused
 from campaigns.models import Campaign, Coupon, CouponTemplate
 from campaigns.services import lifecycle
+from campaigns.services.birthday_gifts import grant_birthday_gifts
 from campaigns.services.campaign_setup import ResourceSpec, create_campaign
 from campaigns.services.claims import claim_coupon
 from campaigns.services.coupon_templates import create_coupon_template
@@ -63,6 +64,11 @@ SEGMENTS = (
         "Gold and platinum members",
         "Members of the two top tiers.",
         {"field": "member_tier", "op": "in", "value": ["gold", "platinum"]},
+    ),
+    (
+        "Members",
+        "Every loyalty member, whatever the tier.",
+        {"field": "is_member", "op": "eq", "value": True},
     ),
     (
         "Dried-fruit fans",
@@ -109,6 +115,14 @@ TEMPLATES = (
         "kind": "cash",
         "face_value": Decimal("20.00"),
         "threshold": Decimal("99.00"),
+        "valid_days": 30,
+    },
+    {
+        "code": "birthday-30",
+        "name": "30 off orders of 88, happy birthday",
+        "kind": "cash",
+        "face_value": Decimal("30.00"),
+        "threshold": Decimal("88.00"),
         "valid_days": 30,
     },
     {
@@ -198,6 +212,19 @@ CAMPAIGNS = (
         opens_days=5,
         closes_days=19,
         final_status=CampaignStatus.CANCELLED,
+    ),
+    CampaignPlan(
+        code="member-birthdays",
+        name="Birthday treat for members",
+        segment="Members",
+        templates=("birthday-30",),
+        channels=("app_push", "sms"),
+        trigger="birthday",
+        opens_days=-30,
+        closes_days=335,
+        final_status=CampaignStatus.RUNNING,
+        business_line="membership",
+        holdout_share=Decimal("0.10"),
     ),
     CampaignPlan(
         code="gold-points",
@@ -320,6 +347,10 @@ def _stage_campaign(plan, *, segment, actor, now, history, summary) -> None:
         lifecycle.advance_campaigns(now=min(now, opens))
     if plan.claims:
         _claims_and_redemptions(plan, campaign=campaign, now=now, history=history, summary=summary)
+    if plan.trigger == Trigger.BIRTHDAY:
+        # The gifts of each day since it opened, as beat's hourly run granted them.
+        for days_ago in range(-plan.opens_days, -1, -1):
+            grant_birthday_gifts(now=now - timedelta(days=days_ago))
     if plan.final_status == CampaignStatus.PAUSED:
         lifecycle.pause_campaign(campaign=campaign, actor=actor, now=now)
     elif plan.final_status == CampaignStatus.CANCELLED:

@@ -44,7 +44,11 @@ def ensure_roles() -> None:
     if Group.objects.filter(name__in=ROLES).count() == len(ROLES):
         return
     crm_roles = import_module("crm.migrations.0002_roles").ROLE_PERMISSIONS
-    campaign_roles = import_module("campaigns.migrations.0002_roles").ROLE_PERMISSIONS
+    campaign_roles = {
+        role: [*first, *import_module(later).ROLE_PERMISSIONS.get(role, [])]
+        for role, first in import_module("campaigns.migrations.0002_roles").ROLE_PERMISSIONS.items()
+        for later in ["campaigns.migrations.0010_audience_record_permissions"]
+    }
     for role in ROLES:
         group, _ = Group.objects.get_or_create(name=role)
         for app_label, codename in crm_roles.get(role, []):

@@ -14,6 +14,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.enums import (
+    CLAIM_TRIGGERS,
     CampaignStatus,
     CampaignType,
     ClaimRefusalReason,
@@ -98,7 +99,10 @@ class ClaimInputSerializer(serializers.Serializer):
     campaign = serializers.CharField(max_length=40, help_text="The campaign's code.")
     customer = serializers.CharField(max_length=64, help_text="The customer's customer_id.")
     channel = serializers.CharField(max_length=40, help_text="The channel's code.")
-    trigger = serializers.ChoiceField(choices=Trigger.choices)
+    trigger = serializers.ChoiceField(
+        choices=CLAIM_TRIGGERS,
+        help_text="What the customer did. Birthday gifts are granted by OpsCRM itself.",
+    )
     idempotency_key = serializers.CharField(
         max_length=100,
         help_text="Unique per claim attempt: a retry with the same key returns the first "
@@ -390,6 +394,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "spent",
             "budget_left",
             "holdout_share",
+            # When the audience record was taken (SPEC §4); null until the campaign starts.
+            "audience_recorded_at",
             "resources",
             "created_at",
             "updated_at",
@@ -403,3 +409,24 @@ class CampaignSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.DecimalField(max_digits=14, decimal_places=2))
     def get_budget_left(self, campaign: Campaign) -> str:
         return f"{campaign.budget - campaign.spent:.2f}"
+
+
+# A customer's coupons -------------------------------------------------------------------
+
+
+class CustomerCouponSerializer(serializers.Serializer):
+    """A coupon as support tools and the shop's "my coupons" page list it."""
+
+    code = serializers.CharField()
+    campaign = serializers.CharField(source="campaign.code", help_text="The campaign's code.")
+    template = serializers.CharField(
+        source="template.code", help_text="The coupon template's code."
+    )
+    status = serializers.ChoiceField(choices=CouponStatus.choices)
+    valid_from = serializers.DateTimeField()
+    valid_until = serializers.DateTimeField()
+    channel = serializers.CharField(
+        source="grant.channel.code",
+        help_text="The channel code its grant is recorded with: the claim's channel, or for a "
+        "push the first of the campaign's channels that reached the customer.",
+    )

@@ -13,7 +13,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -31,16 +31,27 @@ from campaigns.api.serializers import (
     CouponTemplateInputSerializer,
     CouponTemplateSavedSerializer,
     CouponTemplateSerializer,
+    CustomerCouponSerializer,
     RedemptionInputSerializer,
     RedemptionRefusalSerializer,
     RedemptionSerializer,
 )
 from campaigns.exceptions import UnknownClaimTargetError
-from campaigns.filters import CampaignFilterSet, CouponTemplateFilterSet
+from campaigns.filters import CampaignFilterSet, CouponTemplateFilterSet, CustomerCouponFilterSet
+from campaigns.models import Coupon
 from campaigns.services import campaign_setup, coupon_templates, lifecycle
 from campaigns.services.claims import claim_coupon
 from campaigns.services.redemptions import OrderLine, redeem_coupon
-from crm.core.permissions import INTEGRATION, MARKETER, READ_ROLES, WRITE_ROLES, HasRole
+from crm.api.views import CUSTOMER_ID_PARAMETER, CUSTOMER_NOT_FOUND, NO_CUSTOMER
+from crm.core.permissions import (
+    CUSTOMER_READ_ROLES,
+    INTEGRATION,
+    MARKETER,
+    READ_ROLES,
+    WRITE_ROLES,
+    HasRole,
+)
+from crm.models import Customer
 
 # The shop's front ends claim and redeem with an integration token; marketers may test.
 CLAIM_ROLES = frozenset({INTEGRATION, MARKETER})
@@ -625,3 +636,43 @@ def _campaign_input(data: dict):
         ]
     )
     return fields, specs, channels
+
+
+# A customer's coupons -------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="list_customer_coupons",
+        summary="List a customer's coupons",
+        description="Every coupon issued to the customer, newest first, with the codes of "
+        "its campaign and template and the channel its grant is recorded with; filterable by "
+        "status and campaign code.",
+        parameters=[CUSTOMER_ID_PARAMETER],
+        responses={
+            200: CustomerCouponSerializer(many=True),
+            400: OpenApiResponse(description="A filter value is invalid (the body names it)."),
+            403: OpenApiResponse(
+                description="Not signed in, or the role may not read customers (marketer, "
+                "analyst, support and integration may)."
+            ),
+            404: CUSTOMER_NOT_FOUND,
+        },
+    )
+)
+class CustomerCouponViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Routed on the project's router under customers/{customer_id}/coupons/ (crm/urls.py)."""
+
+    permission_classes = [HasRole]
+    allowed_roles = CUSTOMER_READ_ROLES
+    serializer_class = CustomerCouponSerializer
+    filterset_class = CustomerCouponFilterSet
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            # drf-spectacular reads the model (for the filter parameters) without a URL.
+            return Coupon.objects.none()
+        try:
+            return selectors.coupons_of_customer(customer_id=self.kwargs["customer_id"])
+        except Customer.DoesNotExist:
+            raise NotFound(NO_CUSTOMER) from None

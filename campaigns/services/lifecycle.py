@@ -14,6 +14,7 @@ from campaigns.enums import CampaignStatus
 from campaigns.exceptions import CampaignActionRefused
 from campaigns.models import Campaign, CampaignResource
 from campaigns.operator_time import operator_time
+from campaigns.services.audience_record import record_audience
 from crm.core.models import AuditEntry
 from segments.models import Segment
 
@@ -110,6 +111,7 @@ def start_campaign(*, campaign: Campaign, actor, now: datetime) -> Campaign:
     campaign.status = CampaignStatus.RUNNING
     campaign.updated_by = actor
     campaign.save(update_fields=["claim_starts_at", "status", "updated_by", "updated_at"])
+    record_audience(campaign=campaign, now=now)
     AuditEntry.objects.create(
         at=now,
         actor=actor,
@@ -159,10 +161,18 @@ def cancel_campaign(*, campaign: Campaign, actor, now: datetime) -> Campaign:
 
 @transaction.atomic
 def advance_campaigns(*, now: datetime) -> dict[str, int]:
-    """Start scheduled campaigns whose window opened; finish those whose window closed."""
-    started = Campaign.objects.filter(
-        status=CampaignStatus.SCHEDULED, claim_starts_at__lte=now, claim_ends_at__gt=now
-    ).update(status=CampaignStatus.RUNNING, updated_at=now)
+    """Start scheduled campaigns whose window opened, recording each one's audience;
+    finish those whose window closed."""
+    opening = list(
+        Campaign.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("segment")
+        .filter(status=CampaignStatus.SCHEDULED, claim_starts_at__lte=now, claim_ends_at__gt=now)
+    )
+    started = Campaign.objects.filter(pk__in=[campaign.pk for campaign in opening]).update(
+        status=CampaignStatus.RUNNING, updated_at=now
+    )
+    for campaign in opening:
+        record_audience(campaign=campaign, now=now)
     finished = Campaign.objects.filter(
         Q(status__in=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED]),
         claim_ends_at__lte=now,
@@ -201,6 +211,10 @@ def _set_status(campaign: Campaign, status: str, *, actor, now: datetime, action
     campaign.status = status
     campaign.updated_by = actor
     campaign.save(update_fields=["status", "updated_by", "updated_at"])
+    if status == CampaignStatus.RUNNING:
+        # Scheduling a campaign whose window has begun starts it (a resumed one keeps its
+        # first record).
+        record_audience(campaign=campaign, now=now)
     AuditEntry.objects.create(
         at=now,
         actor=actor,

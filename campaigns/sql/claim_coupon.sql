@@ -125,6 +125,7 @@ DECLARE
     v_customer_city text;
     v_channel_id bigint;
     v_segment_name text;
+    v_treated boolean;
     v_grant campaigns_grant%ROWTYPE;
     v_coupons campaigns_coupon[];
     v_counter campaigns_customercampaigncounter%ROWTYPE;
@@ -242,9 +243,17 @@ BEGIN
             v_detail := format('customer %s is not in segment %s', p_customer, quote_literal(v_segment_name));
             EXIT decide;
         END IF;
-        IF v_campaign.holdout_share > 0
-           AND campaigns_holdout_draw(v_campaign.id, v_customer_id)
-               < v_campaign.holdout_share * 18446744073709551616 THEN
+        v_treated := NOT (v_campaign.holdout_share > 0
+            AND campaigns_holdout_draw(v_campaign.id, v_customer_id)
+                < v_campaign.holdout_share * 18446744073709551616);
+        -- The audience record (SPEC §4): a customer who joined the segment after the start
+        -- is added at their claim, in the group the hash gives (a refused holdout claim
+        -- too), so the report compares every member who could claim.
+        INSERT INTO campaigns_audiencemember AS m (campaign_id, customer_id, treated,
+                                                   joined_at, at_start)
+        VALUES (v_campaign.id, v_customer_id, v_treated, p_now, FALSE)
+        ON CONFLICT (campaign_id, customer_id) DO NOTHING;
+        IF NOT v_treated THEN
             v_reason := 'holdout';
             v_detail := format('customer %s is in the campaign''s holdout group', p_customer);
             EXIT decide;

@@ -2,10 +2,13 @@
 
 The bulk ingest items are validated by crm.services.imports, exactly as CSV rows are, so
 an item with a bad value is refused on its own (by index) rather than failing the request.
+A customer is read with its stored profile, metrics and labels, contact masked by role.
 """
 
 from rest_framework import serializers
 
+from crm.enums import Daypart, LifecycleStage, RfmGroup, ValueTier
+from crm.models import Customer
 from crm.services.imports.runs import MAX_BULK_ITEMS
 
 
@@ -34,3 +37,97 @@ class BulkIngestResultSerializer(serializers.Serializer):
     unchanged = serializers.IntegerField(help_text="Already stored with the same values.")
     refused = serializers.IntegerField()
     errors = BulkIngestErrorSerializer(many=True)
+
+
+# Customer read -------------------------------------------------------------------------
+
+
+class UnknownAsNullChoiceField(serializers.ChoiceField):
+    """A choice column where blank means unknown: answered as null, never as a value
+    outside the documented choices."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, read_only=True, **kwargs)
+
+    def to_representation(self, value):
+        return super().to_representation(value) if value else None
+
+
+class CustomerProfileSerializer(serializers.ModelSerializer):
+    """One customer as support tools and the shop read it: the profile, the purchase
+    metrics and the labels crm.services.metrics stores (as of its last recompute)."""
+
+    phone = serializers.CharField(
+        source="phone_shown", read_only=True, help_text="Masked without the PII permission."
+    )
+    email = serializers.CharField(
+        source="email_shown", read_only=True, help_text="Masked without the PII permission."
+    )
+    consent = serializers.DictField(
+        child=serializers.BooleanField(),
+        read_only=True,
+        help_text="Marketing consent per off-site channel code; a missing code means none.",
+    )
+    tags = serializers.SlugRelatedField(slug_field="name", many=True, read_only=True)
+    value_tier = serializers.ChoiceField(choices=ValueTier.choices, read_only=True)
+    lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, read_only=True)
+    usual_daypart = UnknownAsNullChoiceField(
+        choices=Daypart.choices, help_text="null until the customer has a paid order."
+    )
+    rfm_group = UnknownAsNullChoiceField(
+        choices=RfmGroup.choices, help_text="null until the customer has a paid order."
+    )
+    promotion_sensitivity = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        read_only=True,
+        allow_null=True,
+        help_text="Share of paid orders that used a coupon, 0 to 1; null without paid orders.",
+    )
+
+    class Meta:
+        model = Customer
+        fields = [
+            "customer_id",
+            "name",
+            "phone",
+            "email",
+            "gender",
+            "birth_date",
+            "city",
+            "region",
+            "occupation",
+            "is_member",
+            "member_tier",
+            "points",
+            "registered_at",
+            "acquisition_channel",
+            "consent",
+            "tags",
+            "is_placeholder",
+            "pii_erased_at",
+            "first_order_at",
+            "last_order_at",
+            "order_count",
+            "total_spent",
+            "avg_order_value",
+            "is_returning",
+            "value_tier",
+            "lifecycle_stage",
+            "preferred_category",
+            "promotion_sensitivity",
+            "preferred_channel",
+            "weekend_buyer",
+            "usual_daypart",
+            "rfm_recency",
+            "rfm_frequency",
+            "rfm_monetary",
+            "rfm_group",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class NotFoundSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What was not found, for a person to read.")

@@ -1,16 +1,35 @@
-"""Bulk ingest endpoints (SPEC §5): POST /api/v1/{customers,orders,order-items,events}/bulk/.
+"""Customer-data API (SPEC §5): bulk ingest, POST /api/v1/{customers,orders,order-items,
+events}/bulk/, and one customer's profile, GET /api/v1/customers/{customer_id}/.
 
-Each is an APIView that checks the body's shape and calls crm.services.imports.runs.
-ingest_records, the same upsert the CSV import runs; refused items come back by index.
+Each bulk endpoint is an APIView that checks the body's shape and calls crm.services.imports.
+runs.ingest_records, the same upsert the CSV import runs; refused items come back by index.
+The profile is a read-only ViewSet on the project's router (crm/urls.py); a customer's
+coupons are campaigns' (campaigns.api.views.CustomerCouponViewSet), as crm never imports
+campaigns (STYLE §2.1).
 """
 
+from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, viewsets
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm.api.serializers import BulkIngestInputSerializer, BulkIngestResultSerializer
-from crm.core.permissions import INGEST_ROLES, HasRole
+from crm import selectors
+from crm.api.serializers import (
+    BulkIngestInputSerializer,
+    BulkIngestResultSerializer,
+    CustomerProfileSerializer,
+    NotFoundSerializer,
+)
+from crm.core.permissions import CUSTOMER_READ_ROLES, INGEST_ROLES, HasRole, can_see_pii
 from crm.enums import ImportKind
 from crm.services.imports import runs
 
@@ -64,7 +83,9 @@ class BulkIngestView(APIView):
 
 @extend_schema(
     summary="Upsert customers",
-    description="Keyed by `customer_id`. `tags` replaces the customer's tags; `identities` "
+    description="Keyed by `customer_id`. `tags` replaces the customer's tags; `consent` "
+    "lists the off-site channel codes the customer agreed to be messaged through, replacing "
+    "what was recorded (a code that is no off-site channel's refuses the item); `identities` "
     "links `source:external_id` identities (merging a placeholder created for one). "
     "`birth_date` must be from 1900-01-01 to today and `registered_at` from 1970-01-01 to one "
     f"day after now, in the operator's time zone. {_ITEM_REFUSALS}",
@@ -80,6 +101,7 @@ class BulkIngestView(APIView):
                 "is_member": True,
                 "member_tier": "gold",
                 "tags": ["vip"],
+                "consent": ["app_push", "wechat_oa"],
                 "identities": ["mini_program:oX81"],
             },
             {"customer_id": "C000124", "gender": "unknown"},
@@ -173,3 +195,103 @@ class OrderItemBulkIngestView(BulkIngestView):
 )
 class EventBulkIngestView(BulkIngestView):
     kind = ImportKind.EVENTS
+
+
+# One customer ------------------------------------------------------------------------------
+
+NO_CUSTOMER = "No customer with this id."
+# The path segment of a customer id: anything but a slash, except `bulk`, which is the bulk
+# ingest route of the same prefix (crm/api/urls.py); without the exception this route,
+# included first, answered its POSTs with 405.
+CUSTOMER_ID_PATH = r"(?!bulk/)[^/]+"
+
+CUSTOMER_ID_PARAMETER = OpenApiParameter(
+    "customer_id",
+    str,
+    OpenApiParameter.PATH,
+    description="The customer's external id (customer_id).",
+)
+CUSTOMER_NOT_FOUND = OpenApiResponse(
+    response=NotFoundSerializer, description="No customer has this customer_id."
+)
+_READ_FORBIDDEN = OpenApiResponse(
+    description="Not signed in, or the role may not read customers (marketer, analyst, "
+    "support and integration may)."
+)
+_PROFILE_EXAMPLE = {
+    "customer_id": "C000123",
+    "name": "Li Wei",
+    "phone": "138****5678",
+    "email": "l***@example.com",
+    "gender": "female",
+    "birth_date": "1990-05-04",
+    "city": "Shanghai",
+    "region": "East",
+    "occupation": "",
+    "is_member": True,
+    "member_tier": "gold",
+    "points": 1200,
+    "registered_at": "2024-03-01T09:30:00+08:00",
+    "acquisition_channel": "mini_program",
+    "consent": {"sms": True, "app_push": False},
+    "tags": ["vip"],
+    "is_placeholder": False,
+    "pii_erased_at": None,
+    "first_order_at": "2024-03-02T20:15:00+08:00",
+    "last_order_at": "2026-06-20T19:40:00+08:00",
+    "order_count": 14,
+    "total_spent": "2350.00",
+    "avg_order_value": "167.86",
+    "is_returning": True,
+    "value_tier": "high",
+    "lifecycle_stage": "mature",
+    "preferred_category": "nuts",
+    "promotion_sensitivity": "0.2857",
+    "preferred_channel": "app",
+    "weekend_buyer": True,
+    "usual_daypart": "evening",
+    "rfm_recency": 5,
+    "rfm_frequency": 4,
+    "rfm_monetary": 5,
+    "rfm_group": "champions",
+    "created_at": "2024-03-01T09:30:00+08:00",
+    "updated_at": "2026-06-30T03:00:00+08:00",
+}
+
+
+@extend_schema_view(
+    retrieve=extend_schema(
+        operation_id="read_customer",
+        summary="Read a customer's profile, metrics and labels",
+        description="The stored profile with the purchase metrics and labels of the last "
+        "metrics recompute. Phone and e-mail are masked unless the caller may see personal "
+        "data (support staff may).",
+        parameters=[CUSTOMER_ID_PARAMETER],
+        responses={200: CustomerProfileSerializer, 403: _READ_FORBIDDEN, 404: CUSTOMER_NOT_FOUND},
+        examples=[
+            OpenApiExample(
+                "masked contact", value=_PROFILE_EXAMPLE, response_only=True, status_codes=["200"]
+            )
+        ],
+    )
+)
+class CustomerViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    permission_classes = [HasRole]
+    allowed_roles = CUSTOMER_READ_ROLES
+    serializer_class = CustomerProfileSerializer
+    lookup_field = "customer_id"
+    lookup_value_regex = CUSTOMER_ID_PATH
+    # A detail route only: no list filters apply to it.
+    filterset_class = None
+
+    def get_queryset(self):
+        return selectors.customers_for_list(show_pii=can_see_pii(self.request.user))
+
+    def get_object(self):
+        # No customer id holds a NUL, and PostgreSQL text cannot even be compared with one.
+        if "\x00" in self.kwargs[self.lookup_field]:
+            raise NotFound(NO_CUSTOMER)
+        try:
+            return super().get_object()
+        except Http404:
+            raise NotFound(NO_CUSTOMER) from None

@@ -16,6 +16,9 @@ INTEGRATION = "integration"
 READ_ROLES = frozenset({MARKETER, ANALYST})
 WRITE_ROLES = frozenset({MARKETER})
 INGEST_ROLES = frozenset({MARKETER, INTEGRATION})
+# One customer's profile and coupons (SPEC §5, §7): support tools and the shop's "my
+# coupons" page read them too, besides the people who read the marketing data.
+CUSTOMER_READ_ROLES = frozenset({MARKETER, ANALYST, SUPPORT, INTEGRATION})
 
 PII_PERMISSION = "crm.view_customer_pii"
 

@@ -208,7 +208,8 @@ class CustomerExportView(RoleRequiredMixin, View):
 
 
 class CustomerDetailView(RoleRequiredMixin, TemplateView):
-    """Customer 360: profile, labels, metrics, stage history, latest orders and events."""
+    """Customer 360: profile, labels, metrics, stage history, latest orders and events; the
+    coupons section is campaigns' (its `customer_coupons` tag), as crm never imports it."""
 
     template_name = "crm/customer_detail.html"
 

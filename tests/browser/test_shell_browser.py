@@ -11,7 +11,13 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from campaigns.models import Campaign, CampaignResource, CouponTemplate, HarassmentSettings
+from campaigns.services.claims import claim_coupon
+from campaigns.services.redemptions import OrderLine, redeem_coupon
+from crm.models import Channel, Customer
 from crm.services.metrics import recompute_customer_metrics
+from segments.models import Segment
+from segments.rules import canonical_rules
 from tests.factories import CustomerFactory, OrderFactory, OrderItemFactory
 
 # Screenshots of the home page and the customer list, for a person to look at the design.
@@ -52,7 +58,64 @@ def shop():
     return marketer
 
 
-def test_marketer_logs_in_and_opens_every_page_of_the_shell(live_server, shop, page):
+@pytest.fixture
+def issued_coupons(shop):
+    """Two coupons of a running campaign granted by the claim engine, one redeemed."""
+    now = timezone.now()
+    HarassmentSettings.objects.get_or_create(pk=1)
+    channel = Channel.objects.create(code="app_push", name="App push", kind="off_site")
+    template = CouponTemplate.objects.create(
+        code="ten-off",
+        name="10 off 50",
+        kind="cash",
+        face_value=Decimal("10.00"),
+        threshold=Decimal("50.00"),
+        valid_days=7,
+    )
+    campaign = Campaign.objects.create(
+        code="spring",
+        name="Spring snacks",
+        business_line="snacks",
+        segment=Segment.objects.create(
+            name="Shanghai",
+            rules=canonical_rules({"field": "city", "op": "in", "value": ["Shanghai"]}),
+        ),
+        claim_starts_at=now - timedelta(days=1),
+        claim_ends_at=now + timedelta(days=6),
+        trigger="login",
+        stock=100,
+        budget=Decimal("1000.00"),
+        status="running",
+    )
+    CampaignResource.objects.create(campaign=campaign, template=template, quantity=1)
+    campaign.channels.set([channel])
+    coupons = [
+        claim_coupon(
+            campaign="spring",
+            customer=customer_id,
+            channel="app_push",
+            trigger="login",
+            idempotency_key=f"browser-{customer_id}",
+            now=now - timedelta(hours=2),
+        ).coupons[0]
+        for customer_id in ("B000", "B003")
+    ]
+    redeem_coupon(
+        code=coupons[0].code,
+        customer=Customer.objects.get(customer_id="B000"),
+        order_id="WEB-1",
+        amount=Decimal("88.00"),
+        items=[OrderLine(sku="N1", category="nuts", quantity=1, unit_price=Decimal("88.00"))],
+        store="S1",
+        city="Shanghai",
+        now=now - timedelta(hours=1),
+    )
+    return coupons
+
+
+def test_marketer_logs_in_and_opens_every_page_of_the_shell(
+    live_server, shop, issued_coupons, page
+):
     # given the login page
     page.goto(f"{live_server.url}/")
     expect(page).to_have_url(f"{live_server.url}/login/?next=/")
@@ -90,6 +153,22 @@ def test_marketer_logs_in_and_opens_every_page_of_the_shell(live_server, shop, p
     # the imports list
     page.click(".site-nav >> text=Imports")
     expect(page.locator("h1")).to_contain_text("Import")
+
+    # the issued coupons, filtered through the form, and the redemptions with their totals
+    page.click('.site-nav >> text="Coupons"')
+    expect(page.locator("h1")).to_have_text("Coupons")
+    expect(page.locator(".result-count")).to_contain_text("2 coupons issued")
+    page.screenshot(path=SCREENSHOTS / "opscrm-coupons.png", full_page=True)
+    page.select_option("select[name=status]", "redeemed")
+    page.click("text=Apply filters")
+    expect(page.locator(".result-count")).to_contain_text("1 coupon matches the filters")
+    expect(page.locator(".coupons-table tbody tr")).to_have_count(1)
+    expect(page.locator(".coupons-table")).to_contain_text(issued_coupons[0].code)
+    page.click('.site-nav >> text="Redemptions"')
+    expect(page.locator("h1")).to_have_text("Redemptions")
+    expect(page.locator(".redemptions-table tbody tr")).to_have_count(1)
+    expect(page.locator(".redemption-totals")).to_contain_text("88.00")
+    page.screenshot(path=SCREENSHOTS / "opscrm-redemptions.png", full_page=True)
 
     # the API docs, served without a CDN
     page.click(".site-nav >> text=API docs")

@@ -402,8 +402,9 @@ def test_customer_360_runs_a_fixed_number_of_queries(
             customer=profiled_customer, occurred_at=datetime(2026, 5, 1, 9, n, tzinfo=SHANGHAI)
         )
 
-    # when / then: session, user, role, 2 permission lookups, customer, 5 prefetches, items
-    with django_assert_max_num_queries(12):
+    # when / then: session, user, role, 2 permission lookups, customer, 5 prefetches, items,
+    # and the coupons section's customer look-up, latest coupons and count
+    with django_assert_max_num_queries(15):
         response = marketer_client.get(reverse("customer-detail", args=["C42"]))
     assert len(response.context["customer"].latest_orders) == 20
     assert len(response.context["customer"].latest_events) == 30
@@ -466,3 +467,36 @@ def test_home_page_shows_counts_stage_chart_and_recent_jobs(marketer_client, thr
     assert response.context["counts"].customers == 3
     assert "spring-customers.csv" in page
     assert '<span class="badge status-failed">Failed</span>' in page
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"last_order_to": "9999-12-31"},
+        {"last_order_from": "0001-01-01"},
+        {"last_order_to": "0001-01-01"},
+        {"last_order_from": "9999-12-31"},
+    ],
+)
+def test_extreme_dates_answer_a_page_not_a_server_error(marketer_client, three_customers, params):
+    # when
+    response = marketer_client.get(reverse("customer-list"), params)
+    export = marketer_client.get(reverse("customer-export"), params)
+
+    # then
+    assert (response.status_code, export.status_code) == (200, 200)
+
+
+def test_a_customer_id_with_a_slash_has_its_page_and_its_link(marketer_client):
+    # given a placeholder made for a partner's identity "partner:shop/42"
+    CustomerFactory(customer_id="partner:shop/42", city="Shanghai")
+
+    # when
+    listing = marketer_client.get(reverse("customer-list"))
+    page = marketer_client.get("/customers/partner:shop/42/")
+
+    # then
+    assert listing.status_code == 200
+    assert 'href="/customers/partner:shop/42/"' in listing.content.decode()
+    assert page.status_code == 200
+    assert "partner:shop/42" in page.content.decode()

@@ -107,7 +107,7 @@ def test_a_file_with_a_bad_header_ends_the_job_failed_with_the_reason(
     assert job.message == (
         'Unknown column "id" in the header. The customers columns are: customer_id, name, '
         "phone, email, gender, birth_date, city, region, occupation, is_member, member_tier, "
-        "registered_at, tags, identities."
+        "registered_at, tags, consent, identities."
     )
     assert Customer.objects.count() == 0
     assert (

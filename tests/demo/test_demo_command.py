@@ -49,12 +49,12 @@ def test_the_demo_has_campaigns_in_every_status_with_grants_redemptions_and_a_re
     assert statuses == {
         "draft": 1,
         "scheduled": 1,
-        "running": 1,
+        "running": 2,
         "paused": 1,
         "finished": 1,
         "cancelled": 1,
     }
-    running = Campaign.objects.get(status="running")
+    running = Campaign.objects.get(status="running", trigger="self")
     channels = set(Grant.objects.filter(campaign=running).values_list("channel__code", flat=True))
     assert len(channels) >= 2
     finished = Campaign.objects.get(status="finished")
@@ -67,6 +67,16 @@ def test_the_demo_has_campaigns_in_every_status_with_grants_redemptions_and_a_re
     for campaign in Campaign.objects.exclude(status__in=["draft", "scheduled", "cancelled"]):
         # Counters written by the engine agree with the rows it wrote.
         assert campaign.issued_count == Coupon.objects.filter(campaign=campaign).count()
+    # The birthday campaign granted the members born in its 30 days so far, once each.
+    birthdays = Grant.objects.filter(campaign__trigger="birthday")
+    assert birthdays.exists()
+    assert all(
+        (grant.customer.birth_date.month, grant.customer.birth_date.day) == (local.month, local.day)
+        for grant in birthdays.select_related("customer")
+        for local in [timezone.localtime(grant.granted_at)]
+        if (grant.customer.birth_date.month, grant.customer.birth_date.day) != (2, 29)
+    )
+    assert birthdays.values("customer").distinct().count() == birthdays.count()
     scheduled = Campaign.objects.get(status="scheduled")
     assert started + timedelta(minutes=3) <= scheduled.claim_starts_at
     assert scheduled.claim_starts_at <= timezone.now() + timedelta(minutes=3)

@@ -12,7 +12,16 @@ from crm.core.models import AuditEntry
 from crm.models import LifecycleSettings
 from tests.factories import CustomerFactory, OrderFactory
 
-PAGES = ("home", "customer-list", "customer-export", "customer-detail")
+PAGES = (
+    "home",
+    "customer-list",
+    "customer-export",
+    "customer-detail",
+    "coupon-list",
+    "coupon-export",
+    "redemption-list",
+    "redemption-export",
+)
 ADMIN_PAGES = (
     "admin:index",
     "admin:crm_customer_changelist",

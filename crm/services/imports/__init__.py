@@ -27,7 +27,9 @@ File semantics, in the words the reports use:
 - Only the columns in the header are written: a customers file without `city` leaves every
   customer's city as it was. A column that is present but blank clears the value (blank
   `status` means `paid`, blank `is_member` means false). `tags` lists the customer's tags:
-  tags not listed are removed from the customer. `identities` only ever adds links.
+  tags not listed are removed from the customer. `consent` lists the off-site channels the
+  customer agreed to, replacing what was recorded (a code that is no off-site channel's
+  refuses the row). `identities` only ever adds links.
 - A row with several bad cells is reported once, for its first bad column.
 - The same key twice in one batch (a customer id, an order id, an order id + sku): the last
   row wins and the earlier ones are refused with a reason saying so. A key repeated in a

@@ -334,6 +334,17 @@ def tags(max_length: int) -> Parsers:
     return cell, None
 
 
+def _codes_cell(column: str, text: str) -> tuple[str, ...]:
+    """`;`-separated codes, trimmed, blanks and duplicates dropped (which codes exist is
+    the batch's check: crm.services.imports.customers)."""
+    codes = dict.fromkeys(code.strip() for code in text.split(";"))
+    codes.pop("", None)
+    return tuple(codes)
+
+
+CODES: Parsers = (_codes_cell, None)
+
+
 def _identities_cell(column: str, text: str) -> tuple[tuple[str, str], ...]:
     links = []
     for part in text.split(";"):

@@ -1,8 +1,11 @@
-"""Storing customers from a staged batch: profile columns, tags and identity links.
+"""Storing customers from a staged batch: profile columns, tags, consent and identity links.
 
 Only the columns in the header are written. `tags` lists the customer's tags: tags not
-listed are removed from the customer. `identities` only ever adds links, and a link to an
-identity that a placeholder owns merges the placeholder into the customer
+listed are removed from the customer. `consent` lists the off-site channels the customer
+agreed to (SPEC §1), replacing what was recorded; a code that is not an off-site channel's
+refuses the row, since a misspelt code would otherwise silently stop every message.
+`identities` only ever adds links, and a link to an identity that a placeholder owns
+merges the placeholder into the customer
 (crm.services.identities). An identity is never taken from another real customer: two rows
 of a batch claiming one identity keep it with the first, and a row claiming an identity a
 different stored customer owns is refused. A customer whose personal data was erased keeps
@@ -12,7 +15,10 @@ name, phone, e-mail and birth date blank and gets no identity back (crm.services
 from collections.abc import Callable
 from datetime import datetime
 
-from crm.models import Customer, Tag
+from django.db.models import TextField
+
+from crm.enums import ChannelKind
+from crm.models import Channel, Customer, Tag
 from crm.services import identities
 from crm.services.erasure import ERASED_FIELDS
 from crm.services.imports.layouts import Plan, Rows, keep_last
@@ -43,6 +49,7 @@ CUSTOMER_PROFILE_COLUMNS = (
 _CUSTOMER_STAGES = (
     "import_stage_customers",
     "import_stage_customer_tags",
+    "import_stage_customer_consent",
     "import_stage_customer_identities",
 )
 
@@ -81,6 +88,16 @@ def prepare_customers(prepared: PreparedBatch, *, plan: Plan, place: Callable[[i
             for tag in tags
         ),
     )
+    # One `;`-separated text of codes per customer (blank: consent to none).
+    prepared.staging["import_stage_customer_consent"] = Staging.from_rows(
+        [("line", None), ("customer_id", customer_id_field), ("channels", TextField())],
+        zip(
+            rows.positions,
+            values["customer_id"],
+            (";".join(codes) for codes in values["consent"]),
+            strict=True,
+        ),
+    )
     prepared.staging["import_stage_customer_identities"] = Staging.from_rows(
         [("line", None), ("customer_id", customer_id_field), *REFERENCE_COLUMNS[1:]],
         (
@@ -102,6 +119,8 @@ def store_customers(
     staged = len(prepared.rows)
     if "identities" in plan.present:
         staged -= _refuse_identities_of_others(cursor, outcome=outcome)
+    if "consent" in plan.present:
+        staged -= _refuse_unknown_consent(cursor, outcome=outcome)
 
     written = [name for name in CUSTOMER_PROFILE_COLUMNS if name in plan.present]
     new_values = {
@@ -139,6 +158,8 @@ def store_customers(
     created, changed = changes.created, set(changes.written)
     if "tags" in plan.present:
         changed |= _replace_tags(cursor, now=now)
+    if "consent" in plan.present:
+        changed |= _replace_consent(cursor, now=now)
     if "identities" in plan.present:
         changed |= identities.merge_linked_placeholders(
             cursor=cursor, identity_table="import_stage_customer_identities", now=now
@@ -180,6 +201,77 @@ def _refuse_identities_claimed_twice(rows: Rows, *, place, errors: list[RowError
     if not refused:
         return rows
     return rows.select([i for i in range(len(rows)) if i not in set(refused)])
+
+
+def _refuse_unknown_consent(cursor, *, outcome: BatchOutcome) -> int:
+    """Refuse the staged rows whose consent names a code no off-site channel has (codes
+    match in any case); returns how many customers were refused (and unstaged)."""
+    cursor.execute(
+        """
+        SELECT s.line, s.customer_id, code.code
+        FROM import_stage_customer_consent s
+        CROSS JOIN LATERAL unnest(string_to_array(NULLIF(s.channels, ''), ';'))
+            WITH ORDINALITY AS code(code, position)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM crm_channel ch
+            WHERE ch.kind = %(off_site)s AND lower(ch.code) = lower(code.code)
+        )
+        ORDER BY s.line, code.position
+        """,
+        {"off_site": ChannelKind.OFF_SITE},
+    )
+    first_by_line = {}
+    for line, customer_id, code in cursor.fetchall():
+        first_by_line.setdefault(line, (customer_id, code))
+    if not first_by_line:
+        return 0
+    known = ", ".join(
+        Channel.objects.filter(kind=ChannelKind.OFF_SITE)
+        .order_by("code")
+        .values_list("code", flat=True)
+    )
+    for line, (_, code) in first_by_line.items():
+        outcome.errors.append(
+            RowError(
+                line,
+                f'consent names "{identities.shorten(code)}", which is not an off-site channel '
+                f"(off-site channels: {known or 'none is set up'})",
+            )
+        )
+    refused = sorted({customer_id for customer_id, _ in first_by_line.values()})
+    marks = ", ".join(["%s"] * len(refused))
+    for table in _CUSTOMER_STAGES:
+        cursor.execute(f"DELETE FROM {table} WHERE customer_id IN ({marks})", refused)
+    return len(refused)
+
+
+def _replace_consent(cursor, *, now: datetime) -> set[int]:
+    """Make each staged customer's consent exactly the staged channels; returns the
+    customers changed."""
+    cursor.execute(
+        """
+        UPDATE crm_customer c
+        SET consent = wanted.consent, updated_at = %(now)s
+        FROM (
+            SELECT s.customer_id,
+                   COALESCE(
+                       -- each code as its channel spells it
+                       (SELECT jsonb_object_agg(ch.code, TRUE)
+                        FROM crm_channel ch
+                        WHERE lower(ch.code) IN (
+                            SELECT lower(code)
+                            FROM unnest(string_to_array(NULLIF(s.channels, ''), ';')) AS code
+                        )),
+                       '{}'::jsonb
+                   ) AS consent
+            FROM import_stage_customer_consent s
+        ) wanted
+        WHERE c.customer_id = wanted.customer_id AND c.consent IS DISTINCT FROM wanted.consent
+        RETURNING c.id
+        """,
+        {"now": now},
+    )
+    return {row[0] for row in cursor.fetchall()}
 
 
 def _refuse_identities_of_others(cursor, *, outcome: BatchOutcome) -> int:

@@ -121,6 +121,9 @@ LAYOUTS: dict[str, Layout] = {
             Column("member_tier", cells.text(_length(Customer, "member_tier"))),
             Column("registered_at", cells.MOMENT, blank=None, bounds=cells.moment_bounds),
             Column("tags", cells.tags(_length(Tag, "name")), blank=()),
+            # The off-site channels the customer agreed to be messaged through, replacing
+            # what was recorded (blank: none).
+            Column("consent", cells.CODES, blank=()),
             # Beyond the SPEC columns: identity links, `source:external_id;...`.
             Column("identities", cells.IDENTITIES, blank=()),
         ),
@@ -419,7 +422,7 @@ def _cell_text(name: str, value) -> str:
         return str(value)
     if isinstance(value, str):
         return value
-    if isinstance(value, list) and name in ("tags", "identities"):
+    if isinstance(value, list) and name in ("tags", "consent", "identities"):
         parts = []
         for element in value:
             if isinstance(element, dict) and name == "identities":

@@ -381,6 +381,8 @@ def run_open_loop(*, token: str, rate: int, seconds: int) -> dict:
 
 def run_pgbench(*, token: str, clients: int, seconds: int) -> dict:
     """The engine's statements per claim, without Python, HTTP or Django in between."""
+    from django.conf import settings as django_settings
+
     with psycopg.connect(DSN, autocommit=True) as connection:
         (segment_id,) = connection.execute(
             "SELECT segment_id FROM campaigns_campaign WHERE code = %s", [SQL_CAMPAIGN]
@@ -404,6 +406,8 @@ def run_pgbench(*, token: str, clients: int, seconds: int) -> dict:
         f"--define=segment_id={segment_id}",
         f"--define=segments_version={segments_version}",
         f"--define=token={token}",
+        # The operator's zone, which the engine's refusal details are written in.
+        f"--define=time_zone={django_settings.TIME_ZONE}",
         f"--file={BENCH_DIR / 'claims_pgbench.sql'}",
         "--log",
         f"--log-prefix={BENCH_DIR / '.pgbench_claims'}",

@@ -40,11 +40,12 @@ class Trigger(models.TextChoices):
     SHARE = "share", "Share"
     SELF = "self", "Customer clicks claim"
     BIRTHDAY = "birthday", "Birthday (granted by OpsCRM)"
+    FIRST_ORDER = "first_order", "First paid order (granted by OpsCRM)"
 
 
 # Triggers OpsCRM fires itself (SPEC §4 playbooks): the claims API refuses them, so a
 # birthday gift cannot be claimed on any other day or twice a year.
-AUTOMATIC_TRIGGERS = frozenset({Trigger.BIRTHDAY})
+AUTOMATIC_TRIGGERS = frozenset({Trigger.BIRTHDAY, Trigger.FIRST_ORDER})
 # The triggers a claim may come with.
 CLAIM_TRIGGERS = [
     (value, label) for value, label in Trigger.choices if value not in AUTOMATIC_TRIGGERS

@@ -3,7 +3,13 @@
 from celery import shared_task
 from django.utils import timezone
 
-from campaigns.services import birthday_gifts, expiry, lifecycle, redemptions
+from campaigns.services import (
+    birthday_gifts,
+    expiry,
+    first_order_gifts,
+    lifecycle,
+    redemptions,
+)
 
 
 @shared_task
@@ -28,4 +34,12 @@ def reverse_refunded_redemptions_task() -> int:
 def grant_birthday_gifts_task() -> dict:
     """Grant today's birthday gifts (beat: hourly; each birthday once a year)."""
     run = birthday_gifts.grant_birthday_gifts(now=timezone.now())
+    return {"granted": run.granted, "refused": dict(run.refused)}
+
+
+@shared_task
+def grant_first_order_gifts_task() -> dict:
+    """Grant the gifts of first paid orders placed since each campaign started (beat: every
+    minute; each customer once per campaign)."""
+    run = first_order_gifts.grant_first_order_gifts(now=timezone.now())
     return {"granted": run.granted, "refused": dict(run.refused)}

@@ -286,6 +286,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "campaigns.tasks.grant_birthday_gifts_task",
         "schedule": crontab(minute=7),
     },
+    # Every minute: first-order gifts of the orders imports and the API brought since.
+    "grant-first-order-gifts": {
+        "task": "campaigns.tasks.grant_first_order_gifts_task",
+        "schedule": crontab(),
+    },
     # Every hour at :05: mark coupons past their validity as expired.
     "expire-coupons": {
         "task": "campaigns.tasks.expire_coupons_task",

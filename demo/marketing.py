@@ -30,6 +30,7 @@ from campaigns.services.birthday_gifts import grant_birthday_gifts
 from campaigns.services.campaign_setup import ResourceSpec, create_campaign
 from campaigns.services.claims import claim_coupon
 from campaigns.services.coupon_templates import create_coupon_template
+from campaigns.services.first_order_gifts import grant_first_order_gifts
 from campaigns.services.redemptions import (
     OrderLine,
     redeem_coupon,
@@ -227,6 +228,18 @@ CAMPAIGNS = (
         holdout_share=Decimal("0.10"),
     ),
     CampaignPlan(
+        code="first-order-welcome",
+        name="Welcome gift on the first order",
+        segment="Everyone with an order",
+        templates=("spend-59-get-10",),
+        channels=("app_push",),
+        trigger="first_order",
+        opens_days=-20,
+        closes_days=40,
+        final_status=CampaignStatus.RUNNING,
+        business_line="welcome",
+    ),
+    CampaignPlan(
         code="gold-points",
         name="Bonus points for gold members",
         segment="Gold and platinum members",
@@ -351,6 +364,9 @@ def _stage_campaign(plan, *, segment, actor, now, history, summary) -> None:
         # The gifts of each day since it opened, as beat's hourly run granted them.
         for days_ago in range(-plan.opens_days, -1, -1):
             grant_birthday_gifts(now=now - timedelta(days=days_ago))
+    if plan.trigger == Trigger.FIRST_ORDER:
+        # The customers whose first paid order came since it opened, as beat grants them.
+        grant_first_order_gifts(now=now)
     if plan.final_status == CampaignStatus.PAUSED:
         lifecycle.pause_campaign(campaign=campaign, actor=actor, now=now)
     elif plan.final_status == CampaignStatus.CANCELLED:

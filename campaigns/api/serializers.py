@@ -101,7 +101,8 @@ class ClaimInputSerializer(serializers.Serializer):
     channel = serializers.CharField(max_length=40, help_text="The channel's code.")
     trigger = serializers.ChoiceField(
         choices=CLAIM_TRIGGERS,
-        help_text="What the customer did. Birthday gifts are granted by OpsCRM itself.",
+        help_text="What the customer did. Birthday and first-order gifts are granted by OpsCRM "
+        "itself.",
     )
     idempotency_key = serializers.CharField(
         max_length=100,

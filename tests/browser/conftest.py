@@ -58,9 +58,16 @@ def page(browser):
         ),
     )
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    # A request the browser cancels because the page moved on (net::ERR_ABORTED, e.g. the
+    # favicon of a page left at once) is no failure: a missing resource still shows as its
+    # 4xx response below.
     page.on(
         "requestfailed",
-        lambda request: problems.append(f"failed: {request.url} {request.failure}"),
+        lambda request: (
+            problems.append(f"failed: {request.url} {request.failure}")
+            if request.failure != "net::ERR_ABORTED"
+            else None
+        ),
     )
     page.on(
         "response",

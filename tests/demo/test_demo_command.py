@@ -49,7 +49,7 @@ def test_the_demo_has_campaigns_in_every_status_with_grants_redemptions_and_a_re
     assert statuses == {
         "draft": 1,
         "scheduled": 1,
-        "running": 2,
+        "running": 3,
         "paused": 1,
         "finished": 1,
         "cancelled": 1,
@@ -77,6 +77,11 @@ def test_the_demo_has_campaigns_in_every_status_with_grants_redemptions_and_a_re
         if (grant.customer.birth_date.month, grant.customer.birth_date.day) != (2, 29)
     )
     assert birthdays.values("customer").distinct().count() == birthdays.count()
+    # The welcome campaign granted the customers whose first paid order came after it opened.
+    welcome = Campaign.objects.get(trigger="first_order")
+    gifted = Grant.objects.filter(campaign=welcome).select_related("customer")
+    assert gifted.exists()
+    assert all(grant.customer.first_order_at >= welcome.claim_starts_at for grant in gifted)
     scheduled = Campaign.objects.get(status="scheduled")
     assert started + timedelta(minutes=3) <= scheduled.claim_starts_at
     assert scheduled.claim_starts_at <= timezone.now() + timedelta(minutes=3)

@@ -1,5 +1,7 @@
-"""Every operation of the OpenAPI schema, fuzzed by schemathesis against a live server: no
-server error, and every answer conforms to the schema (SPEC §5, §10).
+"""Every operation of the OpenAPI schema, fuzzed by schemathesis against the production
+server (gunicorn with gunicorn.conf.py) on the test database: no server error, and every
+answer conforms to the schema (SPEC §5, §10). Django's development server would answer some
+malformed requests itself and drop the connection, which is not what production serves.
 
 Schemathesis generates requests from /api/schema/ itself in its four phases (the schema's
 examples, boundary coverage, random fuzzing, and stateful sequences that reuse what earlier
@@ -8,9 +10,12 @@ integration's (the two kinds of API callers). A shop with a running campaign, a 
 customers gives the generated requests real codes to hit.
 """
 
+import http.client
 import os
+import socket
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -22,15 +27,15 @@ from campaigns.models import Campaign, CampaignResource, CouponTemplate
 from crm.models import Channel
 from segments.models import Segment
 from segments.rules import canonical_rules
-from tests.conftest import make_user, token_client
+from tests.conftest import celery_environment, make_user, token_client
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 SEED = 20261202
-# Examples per operation and phase: with ~40 operations and two callers this keeps the whole
-# run near the issue's five-minute bound on the 2-core machine.
-MAX_EXAMPLES = 25
+# Examples per operation and phase: on the 2-core machine both callers together ran 11,087
+# cases in 3 minutes, within the five-minute bound.
+MAX_EXAMPLES = 100
 CHECKS = "not_a_server_error,response_schema_conformance"
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,13 +71,48 @@ def shop(db):
     campaign.channels.set([app_push])
 
 
-# Each operation is fuzzed with the role that calls it in practice: the shop's and the data
-# pipeline's ingest, claim and redemption endpoints with an integration token, the rest with
-# a marketer's (an integration token only gets 403 there, which test_role_matrix covers).
+# A marketer may call every operation; an integration token only the shop's and the data
+# pipeline's (ingest, claims, redemptions, customer reads): elsewhere it gets 403 whatever it
+# sends, which test_role_matrix covers, so fuzzing those would only spend the time bound.
 INTEGRATION_PATHS = r"^/api/v1/(claims|redemptions|customers|orders|order-items|events)/"
 
 
-def fuzz(base_url: str, token: str, paths: str) -> subprocess.CompletedProcess:
+@pytest.fixture
+def production_server(transactional_db, tmp_path):
+    """gunicorn as production runs it (the project's config, two workers with threads),
+    serving the test database; its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "server.log"
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+             "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"],
+            cwd=ROOT,
+            env=celery_environment(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            connection.request("GET", "/api/schema/")
+            connection.getresponse().read()
+            break
+        except OSError:
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        finally:
+            connection.close()
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def fuzz(base_url: str, token: str, paths: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
             sys.executable,
@@ -84,7 +124,7 @@ def fuzz(base_url: str, token: str, paths: str) -> subprocess.CompletedProcess:
             f"--checks={CHECKS}",
             f"--seed={SEED}",
             f"--max-examples={MAX_EXAMPLES}",
-            paths,
+            *paths,
             "--workers=2",
             "--suppress-health-check=all",
             f"--header=Authorization: Token {token}",
@@ -102,14 +142,16 @@ def fuzz(base_url: str, token: str, paths: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("role", "paths"),
     [
-        ("marketer", f"--exclude-path-regex={INTEGRATION_PATHS}"),
-        ("integration", f"--include-path-regex={INTEGRATION_PATHS}"),
+        ("marketer", []),
+        ("integration", [f"--include-path-regex={INTEGRATION_PATHS}"]),
     ],
 )
-def test_no_operation_answers_a_server_error_or_leaves_its_schema(live_server, shop, role, paths):
+def test_no_operation_answers_a_server_error_or_leaves_its_schema(
+    production_server, shop, role, paths
+):
     # given a caller of the role
     token = token_client(make_user(role))._credentials["HTTP_AUTHORIZATION"].split()[1]
     # when schemathesis runs every phase on the role's operations
-    completed = fuzz(live_server.url, token, paths)
+    completed = fuzz(production_server, token, paths)
     # then it finds nothing
     assert completed.returncode == 0, completed.stdout[-20000:] + completed.stderr[-5000:]

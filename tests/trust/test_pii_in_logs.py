@@ -6,15 +6,21 @@ import logging
 import os
 import subprocess
 import sys
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
+from campaigns.models import Campaign, CampaignResource, CouponTemplate
 from crm.core.models import Job
-from crm.models import Customer
+from crm.models import Channel, Customer
+from segments.models import Segment
+from segments.rules import canonical_rules
 from tests.conftest import token_client
 
 pytestmark = pytest.mark.django_db
@@ -219,3 +225,98 @@ def test_a_celery_worker_s_log_handlers_redact_too(tmp_path):
     assert "task log: [phone]" in logged
     for personal in ("13800138000", "li@example.com", "13912345678"):
         assert personal not in logged
+
+
+def test_a_full_import_claim_redeem_and_error_run_logs_no_phone_or_email(
+    client, marketer, integration, settings, tmp_path, site_log, django_capture_on_commit_callbacks
+):
+    """The issue's run: customers and orders imported from files, a claim and a redemption
+    through the API, a search by phone and by e-mail, and errors on the way (a refused
+    claim, a redemption of another customer's coupon, a database constraint refusing an
+    upload), then every line the site logged is searched for the seeded contacts."""
+    # given a running campaign for Shanghai
+    settings.MEDIA_ROOT = tmp_path
+    now = timezone.now()
+    app_push = Channel.objects.create(code="app_push", name="App push", kind="off_site")
+    segment = Segment.objects.create(
+        name="Shanghai", rules=canonical_rules({"field": "city", "op": "eq", "value": "Shanghai"})
+    )
+    template = CouponTemplate.objects.create(
+        code="ten-off", name="10 off", kind="cash", face_value=Decimal("10"), valid_days=7
+    )
+    campaign = Campaign.objects.create(
+        code="spring",
+        name="Spring",
+        business_line="snacks",
+        segment=segment,
+        claim_starts_at=now - timedelta(days=1),
+        claim_ends_at=now + timedelta(days=6),
+        trigger="self",
+        stock=10,
+        budget=Decimal("100"),
+        status="running",
+    )
+    CampaignResource.objects.create(campaign=campaign, template=template, quantity=1)
+    campaign.channels.set([app_push])
+    client.force_login(marketer)
+    api = token_client(integration)
+    api.raise_request_exception = False
+    orders_csv = (
+        "order_id,customer_id,placed_at,amount\n"
+        f"O1,C1,{(now - timedelta(hours=2)).isoformat()},80.00\n"
+        f"O2,C3,{(now - timedelta(hours=2)).isoformat()},30.00\n"
+    ).encode()
+
+    # when: imports of customers and orders through the page
+    with django_capture_on_commit_callbacks(execute=True):
+        for kind, content in (("customers", CUSTOMERS_CSV), ("orders", orders_csv)):
+            client.post(
+                reverse("import-create"),
+                {"kind": kind, "file": SimpleUploadedFile(f"{kind}.csv", content)},
+            )
+    # a claim, a refused claim (C3 is in Wuhan), a redemption, and another customer's
+    claim = {"campaign": "spring", "channel": "app_push", "trigger": "self"}
+    granted = api.post(
+        "/api/v1/claims/", {**claim, "customer": "C1", "idempotency_key": "k1"}, format="json"
+    )
+    refused = api.post(
+        "/api/v1/claims/", {**claim, "customer": "C3", "idempotency_key": "k3"}, format="json"
+    )
+    code = granted.json()["code"]
+    redemption = {"code": code, "order_id": "O1", "amount": "80.00"}
+    redeemed = api.post("/api/v1/redemptions/", {**redemption, "customer": "C1"}, format="json")
+    wrong = api.post(
+        "/api/v1/redemptions/", {**redemption, "customer": "C3", "order_id": "O2"}, format="json"
+    )
+    # searches by phone and e-mail, and a phone where a customer id belongs
+    searches = [
+        client.get(reverse("customer-list"), {"q": value}) for value in (PHONES[0], EMAILS[0])
+    ]
+    unknown = api.post(
+        "/api/v1/claims/", {**claim, "customer": PHONES[1], "idempotency_key": "k9"}, format="json"
+    )
+    # and an upload a database constraint refuses, quoting the row with its contacts
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE crm_customer ADD CONSTRAINT test_no_atlantis "
+            "CHECK (city <> 'Atlantis') NOT VALID"
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("import-create"),
+            {"kind": "customers", "file": SimpleUploadedFile("again.csv", CUSTOMERS_CSV)},
+        )
+
+    # then every step happened, and no contact reached a log or a job's message
+    assert Customer.objects.filter(customer_id__in=["C1", "C2", "C3"]).count() == 3
+    assert (granted.status_code, refused.status_code) == (201, 409)
+    assert (redeemed.status_code, wrong.status_code) == (201, 409)
+    assert [search.status_code for search in searches] == [200, 200]
+    assert unknown.status_code == 400
+    assert Job.objects.filter(status="failed").count() == 1
+    logged = site_log.getvalue()
+    assert 'violates check constraint "test_no_atlantis"' in logged
+    messages = " ".join(Job.objects.values_list("message", flat=True))
+    for personal in SEEDED[:3] + EMAILS:
+        assert personal not in logged
+        assert personal not in messages

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.db import connection
 
 from crm.core.databases import (
     SOCKET_PATH_LIMIT,
@@ -177,13 +178,15 @@ print(second == first, third not in (first, 0))
 """
 
 
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("environment", "reused"),
     [({}, "True"), ({"CONN_MAX_AGE": "0"}, "False")],
     ids=["default", "conn-max-age-0"],
 )
 def test_requests_reuse_their_connection_and_check_it_before_use(environment, reused):
-    # given production settings on a real server (the suite's)
+    # given production settings on a real server: the suite's test database, which exists
+    # whichever server runs the suite (TEST_DATABASE_URL's base database may not)
     # when three requests run, the server dropping the connection before the third
     completed = run_manage(
         "shell",
@@ -191,7 +194,7 @@ def test_requests_reuse_their_connection_and_check_it_before_use(environment, re
         "0",
         "--command",
         REQUESTS,
-        DATABASE_URL=os.environ["DATABASE_URL"],
+        DATABASE_URL=url_from_settings(connection.settings_dict),
         **environment,
     )
 

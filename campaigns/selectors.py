@@ -327,16 +327,21 @@ def campaign_detail(*, code: str, as_of: datetime) -> CampaignDetail:
 HOLDOUT_DRAWS = 2**64
 
 
+def holdout_sql(*, campaign: Campaign, customer_pk: str) -> tuple[str, list]:
+    """SQL true when the customer whose pk is the expression `customer_pk` is in `campaign`'s
+    holdout group: the claim engine's own draw (campaigns_holdout_draw in
+    campaigns/sql/claim_coupon.sql), stable per pair; never true without a holdout."""
+    return (
+        f"(%s > 0 AND campaigns_holdout_draw(%s, {customer_pk}) < %s)",
+        [campaign.holdout_share, campaign.pk, campaign.holdout_share * HOLDOUT_DRAWS],
+    )
+
+
 def is_in_holdout(*, campaign: Campaign, customer: Customer) -> bool:
-    """Whether `customer` is in `campaign`'s holdout group: the claim engine's own draw
-    (campaigns_holdout_draw in campaigns/sql/claim_coupon.sql), stable per pair."""
-    if campaign.holdout_share <= 0:
-        return False
+    """Whether `customer` is in `campaign`'s holdout group (holdout_sql)."""
+    held_out, params = holdout_sql(campaign=campaign, customer_pk=str(int(customer.pk)))
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT campaigns_holdout_draw(%s, %s) < %s",
-            [campaign.pk, customer.pk, campaign.holdout_share * HOLDOUT_DRAWS],
-        )
+        cursor.execute(f"SELECT {held_out}", params)
         return cursor.fetchone()[0]
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from django.db import connection
 
 from campaigns.models import Campaign
-from campaigns.selectors import HOLDOUT_DRAWS
+from campaigns.selectors import holdout_sql
 from crm.models import Customer
 from segments.rules import RuleError
 from segments.selectors import segment_audience
@@ -40,23 +40,16 @@ def record_audience(*, campaign: Campaign, now: datetime) -> int:
         .values("pk")
         .query.sql_with_params()
     )
+    held_out, held_out_params = holdout_sql(campaign=campaign, customer_pk="member.id")
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO campaigns_audiencemember (campaign_id, customer_id, treated, joined_at,
                                                   at_start)
-            SELECT %s, member.id,
-                   NOT (%s > 0 AND campaigns_holdout_draw(%s, member.id) < %s), %s, TRUE
+            SELECT %s, member.id, NOT {held_out}, %s, TRUE
             FROM ({members}) AS member (id)
             ON CONFLICT (campaign_id, customer_id) DO NOTHING
             """,
-            [
-                campaign.pk,
-                campaign.holdout_share,
-                campaign.pk,
-                campaign.holdout_share * HOLDOUT_DRAWS,
-                now,
-                *params,
-            ],
+            [campaign.pk, *held_out_params, now, *params],
         )
         return cursor.rowcount

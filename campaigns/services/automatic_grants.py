@@ -22,7 +22,7 @@ from django.db.models.functions import Concat
 from campaigns.enums import CampaignStatus
 from campaigns.exceptions import ClaimRefused
 from campaigns.models import Campaign, Grant
-from campaigns.selectors import HOLDOUT_DRAWS
+from campaigns.selectors import holdout_sql
 from campaigns.services.claims import claim_coupon
 from crm.models import Customer
 from segments.rules import RuleError
@@ -99,12 +99,8 @@ def _due(campaign: Campaign, *, condition: Q, key_prefix: str, now: datetime) ->
         condition, audience.membership(as_of=now, as_of_is_now=True)
     ).exclude(Exists(granted))
     if campaign.holdout_share > 0:
-        # The engine's own draw (campaigns_holdout_draw), as campaigns.selectors.is_in_holdout.
+        held_out, params = holdout_sql(campaign=campaign, customer_pk="crm_customer.id")
         customers = customers.alias(
-            held_out=RawSQL(
-                "campaigns_holdout_draw(%s, crm_customer.id) < %s",
-                (campaign.pk, campaign.holdout_share * HOLDOUT_DRAWS),
-                output_field=BooleanField(),
-            )
+            held_out=RawSQL(held_out, params, output_field=BooleanField())  # noqa: S611 - fixed SQL
         ).filter(held_out=False)
     return list(customers.order_by("customer_id").values_list("customer_id", flat=True))

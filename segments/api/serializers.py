@@ -10,6 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from crm.api.serializers import UnknownAsNullChoiceField
 from crm.core.models import Job
 from crm.enums import RfmGroup
 from crm.models import Customer
@@ -163,17 +164,6 @@ class SegmentPreviewSerializer(serializers.Serializer):
 
 
 # Members, export, overlap -----------------------------------------------------------------
-
-
-class UnknownAsNullChoiceField(serializers.ChoiceField):
-    """A choice column where blank means unknown: answered as null, never as a value
-    outside the documented choices."""
-
-    def __init__(self, **kwargs):
-        super().__init__(allow_null=True, read_only=True, **kwargs)
-
-    def to_representation(self, value):
-        return super().to_representation(value) if value else None
 
 
 class SegmentMemberSerializer(serializers.ModelSerializer):

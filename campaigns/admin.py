@@ -24,8 +24,11 @@ from campaigns.models import (
     Coupon,
     CouponEvent,
     CouponTemplate,
+    DeliveryBatch,
+    DeliveryRun,
     Grant,
     HarassmentSettings,
+    Message,
     Redemption,
 )
 from campaigns.services import campaign_setup, coupon_templates, harassment_settings, support
@@ -450,9 +453,22 @@ class CustomerCouponInline(crm_admin.ReadOnlyInline):
 admin.site.unregister(Customer)
 
 
+class CustomerMessageInline(crm_admin.ReadOnlyInline):
+    model = Message
+    fk_name = "customer"
+    fields = ("created_at", "campaign", "channel", "status", "reason", "sent_at", "last_error")
+    readonly_fields = fields
+    ordering = ("-created_at", "-pk")
+    latest = ("-created_at", CUSTOMER_LATEST_COUPONS)
+    verbose_name_plural = f"latest messages (up to {CUSTOMER_LATEST_COUPONS})"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("campaign", "channel")
+
+
 @admin.register(Customer)
 class CustomerAdmin(crm_admin.CustomerAdmin):
-    inlines = (*crm_admin.CustomerAdmin.inlines, CustomerCouponInline)
+    inlines = (*crm_admin.CustomerAdmin.inlines, CustomerCouponInline, CustomerMessageInline)
 
 
 # Ledger rows ----------------------------------------------------------------------------
@@ -485,6 +501,59 @@ class AudienceMemberAdmin(ReadOnlyAdmin):
     list_select_related = ("campaign", "customer")
     search_fields = ("=customer__customer_id", "=campaign__code")
     search_help_text = "Customer id or campaign code (exact)."
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    """Every message (SPEC §4): support answers "why did this customer get no SMS?"."""
+
+    list_display = (
+        "created_at",
+        "campaign",
+        "customer",
+        "channel",
+        "status",
+        "reason",
+        "due_at",
+        "sent_at",
+        "attempts",
+        "last_error",
+    )
+    list_filter = ("status", "reason", "channel", "campaign")
+    list_select_related = ("campaign", "customer", "channel")
+    search_fields = ("=customer__customer_id", "=campaign__code")
+    search_help_text = "Customer id or campaign code (exact)."
+
+
+class DeliveryBatchInline(crm_admin.ReadOnlyInline):
+    model = DeliveryBatch
+    fields = (
+        "number",
+        "size",
+        "state",
+        "processed",
+        "granted",
+        "skipped",
+        "sends",
+        "enqueued_at",
+        "finished_at",
+        "worker",
+    )
+    readonly_fields = fields
+    ordering = ("number",)
+
+
+@admin.register(DeliveryRun)
+class DeliveryRunAdmin(ReadOnlyAdmin):
+    """Scheduled pushes and their per-batch ledger (which worker granted each batch, how
+    many times it was sent)."""
+
+    list_display = ("campaign", "state", "total", "batch_size", "started_at", "finished_at")
+    list_filter = ("state",)
+    list_select_related = ("campaign",)
+    search_fields = ("=campaign__code",)
+    search_help_text = "Campaign code (exact)."
+    inlines = (DeliveryBatchInline,)
 
 
 @admin.register(CouponEvent)

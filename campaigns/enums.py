@@ -97,3 +97,37 @@ class RedemptionRefusalReason(models.TextChoices):
     NOT_YET_VALID = "not_yet_valid", "The coupon is not valid yet"
     THRESHOLD_NOT_MET = "threshold_not_met", "The order does not reach the threshold"
     RESTRICTION_MISMATCH = "restriction_mismatch", "The order does not match the restrictions"
+
+
+class DeliveryState(models.TextChoices):
+    """A push run's state (SPEC §5 deliveries)."""
+
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class BatchState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+
+
+class MessageStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    # Not sent and never will be: no consent, or the channel's daily cap reached.
+    SUPPRESSED = "suppressed", "Suppressed"
+    # Due inside the channel's quiet hours: sent when they end.
+    DEFERRED = "deferred", "Deferred"
+
+
+class MessageReason(models.TextChoices):
+    """Why a message was suppressed or deferred (blank when it was not)."""
+
+    NONE = "", "—"
+    NO_CONSENT = "no_consent", "No consent for the channel"
+    DAILY_CAP = "daily_cap", "The channel's daily cap for the customer reached"
+    QUIET_HOURS = "quiet_hours", "Inside the channel's quiet hours"

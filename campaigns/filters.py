@@ -16,9 +16,10 @@ from campaigns.enums import (
     CostBearer,
     CouponKind,
     CouponStatus,
+    MessageStatus,
     Trigger,
 )
-from campaigns.models import Campaign, Coupon, CouponTemplate, Redemption
+from campaigns.models import Campaign, Coupon, CouponTemplate, Message, Redemption
 
 
 class CampaignFilterSet(django_filters.FilterSet):
@@ -224,4 +225,21 @@ class CustomerCouponFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Coupon
+        fields = []
+
+
+class CustomerMessageFilterSet(django_filters.FilterSet):
+    """One customer's messages (GET /api/v1/customers/{customer_id}/messages/) by status,
+    channel code and campaign code."""
+
+    status = django_filters.ChoiceFilter(choices=MessageStatus.choices)
+    channel = django_filters.CharFilter(
+        field_name="channel__code", help_text="The channel's code (exact)."
+    )
+    campaign = django_filters.CharFilter(
+        field_name="campaign__code", help_text="The campaign's code (exact)."
+    )
+
+    class Meta:
+        model = Message
         fields = []

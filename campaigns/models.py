@@ -14,12 +14,16 @@ from django.db.models import F, Q
 from django.utils.timezone import localtime
 
 from campaigns.enums import (
+    BatchState,
     CampaignStatus,
     CampaignType,
     CostBearer,
     CouponEventKind,
     CouponKind,
     CouponStatus,
+    DeliveryState,
+    MessageReason,
+    MessageStatus,
     Trigger,
 )
 from crm.core.models import TimeStampedModel
@@ -424,3 +428,119 @@ class CouponEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.campaign_id}:{self.customer_id}"
+
+
+class DeliveryRun(models.Model):
+    """A scheduled push of a campaign to its recorded audience (SPEC §4, §5 deliveries).
+
+    The audience members at the start are cut into batches (DeliveryBatch, the per-batch
+    ledger); each batch grants through the claim engine's batch entry and queues its
+    messages in one transaction, so a batch is done entirely or not at all.
+    """
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="push")
+    state = models.CharField(
+        max_length=8, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    # The audience at the start, holdout included.
+    total = models.PositiveIntegerField(default=0)
+    batch_size = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [_in_choices("state", DeliveryState, "delivery_run_state_valid")]
+
+    def __str__(self) -> str:
+        return f"push of {self.campaign_id} ({self.state})"
+
+
+class DeliveryBatch(models.Model):
+    """One batch of a push: the audience members (at the start) whose customer keys lie in
+    [first_customer_id, last_customer_id]. Its counts are written by the transaction that
+    grants it; `enqueued_at` is when a task for it was last sent (the sweeper re-sends
+    batches left pending long after that)."""
+
+    run = models.ForeignKey(DeliveryRun, on_delete=models.CASCADE, related_name="batches")
+    number = models.PositiveIntegerField()
+    first_customer_id = models.BigIntegerField()
+    last_customer_id = models.BigIntegerField()
+    size = models.PositiveIntegerField()
+    state = models.CharField(max_length=8, choices=BatchState.choices, default=BatchState.PENDING)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    # How many times a task for it was sent (the sweeper's re-sends included).
+    sends = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    granted = models.PositiveIntegerField(default=0)
+    # Claim refusal reason (holdout included) -> customers.
+    skipped = models.JSONField(default=dict, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The Celery worker that granted it (name@host), for operations.
+    worker = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "number"], name="delivery_batch_number_unique"),
+            _in_choices("state", BatchState, "delivery_batch_state_valid"),
+            models.CheckConstraint(
+                condition=Q(processed__lte=F("size")) & Q(granted__lte=F("processed")),
+                name="delivery_batch_counts_within_size",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.number} of run {self.run_id} ({self.state})"
+
+
+class Message(models.Model):
+    """One message to a customer through an off-site channel (SPEC §4): sent, failed,
+    suppressed (no consent, daily cap) or deferred (quiet hours), with its times."""
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="messages", db_index=False
+    )
+    run = models.ForeignKey(
+        DeliveryRun, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="messages", db_index=False
+    )
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=MessageStatus.choices)
+    reason = models.CharField(max_length=12, choices=MessageReason.choices, blank=True)
+    created_at = models.DateTimeField()
+    # When it may be sent: created_at, or the end of the quiet hours it fell into.
+    due_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # The last delivery error (webhook status or exception), for support.
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One message per customer and channel in a push: a batch granted twice after a
+            # crash cannot message anyone twice.
+            models.UniqueConstraint(
+                fields=["run", "customer", "channel"], name="message_once_per_push"
+            ),
+            _in_choices("status", MessageStatus, "message_status_valid"),
+            _in_choices("reason", MessageReason, "message_reason_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "channel", "status"], name="message_campaign_status"),
+            models.Index(fields=["customer", "created_at"], name="message_customer_created"),
+            # The sender's look-up of what is due.
+            models.Index(
+                fields=["due_at"],
+                name="message_due",
+                condition=Q(status__in=[MessageStatus.QUEUED, MessageStatus.DEFERRED]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} to {self.customer_id}: {self.status}"

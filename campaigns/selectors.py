@@ -22,11 +22,18 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
 )
 from django.db.models.functions import Lower, Trim
 
-from campaigns.enums import CampaignStatus, ClaimRefusalReason, CouponEventKind
+from campaigns.enums import (
+    CampaignStatus,
+    ClaimRefusalReason,
+    CouponEventKind,
+    MessageReason,
+    MessageStatus,
+)
 from campaigns.models import (
     AudienceMember,
     Campaign,
@@ -34,7 +41,10 @@ from campaigns.models import (
     Coupon,
     CouponEvent,
     CouponTemplate,
+    DeliveryBatch,
+    DeliveryRun,
     Grant,
+    Message,
     Redemption,
 )
 from campaigns.restrictions import RESTRICTIONS, matching_key, suggestion_key
@@ -117,6 +127,9 @@ class CampaignDetail:
     cost_per_grant: Decimal
     # Restrictions of its templates that no order holds yet (restriction_warnings).
     restriction_warnings: list[str]
+    pushes: list["PushProgress"]
+    messages: "CampaignMessages"
+    redemptions: "CampaignRedemptions"
 
 
 def coupon_templates_for_list() -> QuerySet[CouponTemplate]:
@@ -320,6 +333,9 @@ def campaign_detail(*, code: str, as_of: datetime) -> CampaignDetail:
             (resource.template.budget_cost * resource.quantity for resource in resources),
             Decimal("0"),
         ),
+        pushes=push_progress(runs=list(campaign_pushes(campaign=campaign))),
+        messages=campaign_messages(campaign=campaign),
+        redemptions=campaign_redemptions(campaign=campaign),
     )
 
 
@@ -363,4 +379,176 @@ def coupons_of_customer(*, customer_id: str) -> QuerySet[Coupon]:
         .select_related("campaign", "template", "grant__channel")
         .annotate(redeemed_at=Subquery(live_redemption.values("redeemed_at")[:1]))
         .order_by("-issued_at", "-pk")
+    )
+
+
+def campaign_pushes(*, campaign: Campaign) -> QuerySet[DeliveryRun]:
+    """The campaign's push runs, newest first (SPEC §5 deliveries)."""
+    return DeliveryRun.objects.filter(campaign=campaign).order_by("-created_at", "-pk")
+
+
+@dataclass(frozen=True)
+class PushProgress:
+    """A push run as SPEC §5 shows it: counts summed from its batch ledger, messages per
+    channel and status, and the suppressed and deferred ones by reason."""
+
+    id: int
+    state: str
+    total: int
+    processed: int
+    granted: int
+    skipped: dict[str, int]
+    messages: dict[str, dict[str, int]]
+    suppressed_by_reason: dict[str, int]
+    deferred_by_reason: dict[str, int]
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @property
+    def percent_done(self) -> int:
+        return 100 if not self.total else self.processed * 100 // self.total
+
+
+MESSAGE_COUNTED_STATUSES = (
+    MessageStatus.SENT,
+    MessageStatus.FAILED,
+    MessageStatus.SUPPRESSED,
+    MessageStatus.DEFERRED,
+)
+
+
+def push_progress(*, runs: list[DeliveryRun]) -> list[PushProgress]:
+    """Progress of `runs`: two grouped queries whatever their number of batches."""
+    by_run = {run.pk: run for run in runs}
+    skipped: dict[int, dict[str, int]] = {pk: {} for pk in by_run}
+    counts = {pk: [0, 0] for pk in by_run}
+    for run_id, processed, granted, batch_skipped in DeliveryBatch.objects.filter(
+        run_id__in=by_run
+    ).values_list("run_id", "processed", "granted", "skipped"):
+        counts[run_id][0] += processed
+        counts[run_id][1] += granted
+        for reason, number in batch_skipped.items():
+            skipped[run_id][reason] = skipped[run_id].get(reason, 0) + number
+    messages: dict[int, dict[str, dict[str, int]]] = {pk: {} for pk in by_run}
+    reasons: dict[int, dict[str, dict[str, int]]] = {
+        pk: {MessageStatus.SUPPRESSED: {}, MessageStatus.DEFERRED: {}} for pk in by_run
+    }
+    for run_id, channel, status, reason, number in (
+        Message.objects.filter(run_id__in=by_run)
+        .values_list("run_id", "channel__code", "status", "reason")
+        .annotate(number=Count("pk"))
+        .order_by("run_id", "channel__code", "status", "reason")
+    ):
+        per_status = messages[run_id].setdefault(
+            channel, {str(status): 0 for status in MESSAGE_COUNTED_STATUSES}
+        )
+        if status in per_status:
+            per_status[status] += number
+        if status in reasons[run_id]:
+            reasons[run_id][status][reason] = reasons[run_id][status].get(reason, 0) + number
+    return [
+        PushProgress(
+            id=run.pk,
+            state=run.state,
+            total=run.total,
+            processed=counts[run.pk][0],
+            granted=counts[run.pk][1],
+            skipped=skipped[run.pk],
+            messages=messages[run.pk],
+            suppressed_by_reason=reasons[run.pk][MessageStatus.SUPPRESSED],
+            deferred_by_reason=reasons[run.pk][MessageStatus.DEFERRED],
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+        )
+        for run in runs
+    ]
+
+
+def messages_of_customer(*, customer_id: str) -> QuerySet[Message]:
+    """The messages to the customer with this external id, newest first (raises
+    Customer.DoesNotExist as coupons_of_customer does)."""
+    if "\x00" in customer_id:
+        raise Customer.DoesNotExist(customer_id)
+    customer = Customer.objects.only("pk").get(customer_id=customer_id)
+    return (
+        Message.objects.filter(customer=customer)
+        .select_related("campaign", "channel")
+        .order_by("-created_at", "-pk")
+    )
+
+
+@dataclass(frozen=True)
+class ChannelMessages:
+    channel: str
+    queued: int
+    sent: int
+    failed: int
+    suppressed: int
+    deferred: int
+
+
+@dataclass(frozen=True)
+class CampaignMessages:
+    """A campaign's messages per channel and status, and the suppressed and deferred ones by
+    reason (all its messages, pushes and later sends alike)."""
+
+    channels: list[ChannelMessages]
+    reasons: list[tuple[str, str, str, int]]  # (status, reason, label, messages)
+
+    @property
+    def total(self) -> int:
+        return sum(
+            row.queued + row.sent + row.failed + row.suppressed + row.deferred
+            for row in self.channels
+        )
+
+
+def campaign_messages(*, campaign: Campaign) -> CampaignMessages:
+    """One grouped query over the campaign's messages (the (campaign, channel, status)
+    index)."""
+    counts: dict[str, dict[str, int]] = {}
+    reasons: dict[tuple[str, str], int] = {}
+    for channel, status, reason, number in (
+        Message.objects.filter(campaign=campaign)
+        .values_list("channel__code", "status", "reason")
+        .annotate(number=Count("pk"))
+        .order_by("channel__code", "status", "reason")
+    ):
+        counts.setdefault(channel, {}).setdefault(status, 0)
+        counts[channel][status] += number
+        if reason:
+            reasons[(status, reason)] = reasons.get((status, reason), 0) + number
+    labels = dict(MessageReason.choices)
+    return CampaignMessages(
+        channels=[
+            ChannelMessages(channel, *(by_status.get(s, 0) for s in MessageStatus.values))
+            for channel, by_status in counts.items()
+        ],
+        reasons=[
+            (status, reason, labels.get(reason, reason), number)
+            for (status, reason), number in sorted(reasons.items())
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class CampaignRedemptions:
+    """Live redemptions of the campaign's coupons: how many, the discount given, the
+    latest few."""
+
+    count: int
+    discount: Decimal
+    recent: list[Redemption]
+
+
+def campaign_redemptions(*, campaign: Campaign, recent: int = 10) -> CampaignRedemptions:
+    """The campaign's live redemptions: count, discount total and the `recent` latest."""
+    live = Redemption.objects.filter(coupon__campaign=campaign, reversed_at__isnull=True)
+    totals = live.aggregate(count=Count("pk"), discount=Sum("discount"))
+    return CampaignRedemptions(
+        count=totals["count"],
+        discount=totals["discount"] or Decimal("0"),
+        recent=list(
+            live.select_related("coupon", "customer").order_by("-redeemed_at", "-pk")[:recent]
+        ),
     )

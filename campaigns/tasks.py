@@ -8,6 +8,7 @@ from campaigns.services import (
     expiry,
     first_order_gifts,
     lifecycle,
+    push_delivery,
     redemptions,
 )
 
@@ -43,3 +44,18 @@ def grant_first_order_gifts_task() -> dict:
     minute; each customer once per campaign)."""
     run = first_order_gifts.grant_first_order_gifts(now=timezone.now())
     return {"granted": run.granted, "refused": dict(run.refused)}
+
+
+@shared_task(bind=True)
+def deliver_push_batch_task(self, batch_id: int) -> str:
+    """Grant and notify one batch of a scheduled push (sent by the push's start, its resume
+    and the sweeper; a batch done already is not granted again)."""
+    return push_delivery.deliver_batch(
+        batch_id=batch_id, now=timezone.now(), worker=self.request.hostname or ""
+    )
+
+
+@shared_task
+def sweep_pushes_task() -> dict[str, int]:
+    """Re-send lost push batches, send due messages, finish pushes (beat: every 30 s)."""
+    return push_delivery.sweep_pushes(now=timezone.now())

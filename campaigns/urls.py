@@ -39,6 +39,11 @@ urlpatterns = [
         name="campaign-update",
     ),
     path(
+        "campaigns/<slug:code>/push/",
+        views.CampaignPushProgressView.as_view(),
+        name="campaign-push-progress",
+    ),
+    path(
         "campaigns/<slug:code>/actions/",
         views.CampaignActionView.as_view(),
         name="campaign-action",

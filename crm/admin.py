@@ -270,7 +270,14 @@ class OrderAdmin(admin.ModelAdmin):
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "kind")
+    list_display = (
+        "code",
+        "name",
+        "kind",
+        "daily_message_cap",
+        "quiet_hours_start",
+        "quiet_hours_end",
+    )
     list_filter = ("kind",)
     search_fields = ("code", "name")
 

@@ -36,10 +36,23 @@ class Channel(TimeStampedModel):
     code = models.SlugField(max_length=40, unique=True)
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=ChannelKind.choices)
+    # Off-site sending rules (SPEC §4): at most this many messages per customer per day of
+    # the operator's calendar (blank: no cap), and quiet hours in the operator's time zone
+    # during which messages wait (deferred) until the end; start after end spans midnight.
+    daily_message_cap = models.PositiveIntegerField(null=True, blank=True)
+    quiet_hours_start = models.TimeField(null=True, blank=True)
+    quiet_hours_end = models.TimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["code"]
-        constraints = [_choices_check("kind", ChannelKind, "channel_kind_valid")]
+        constraints = [
+            _choices_check("kind", ChannelKind, "channel_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(quiet_hours_start__isnull=True, quiet_hours_end__isnull=True)
+                | Q(quiet_hours_start__isnull=False, quiet_hours_end__isnull=False),
+                name="channel_quiet_hours_both_or_neither",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.code

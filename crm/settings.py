@@ -255,6 +255,20 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 ADVANCE_CAMPAIGNS_SECONDS = 15.0
+# Scheduled push (campaigns/services/push_delivery.py): customers per batch (one task, one
+# transaction), and how long after its last send a pending batch no worker holds is sent
+# again by the sweeper. A 1,000-customer batch takes about a second; a stale batch is at
+# worst granted by two workers, which its row lock and the grants' unique keys make safe.
+PUSH_BATCH_SIZE = env.int("PUSH_BATCH_SIZE", default=1000)
+PUSH_BATCH_STALE_SECONDS = env.float("PUSH_BATCH_STALE_SECONDS", default=120.0)
+# How messages leave (campaigns/channel_backends): per channel code, "default" for the rest.
+# The logging backend writes a line per message; a real gateway is a webhook, e.g.
+# {"sms": {"BACKEND": "campaigns.channel_backends.webhook.WebhookBackend",
+#          "URL": "https://gateway.example/sms", "TIMEOUT": 5, "RETRIES": 3}}.
+CHANNEL_BACKENDS = env.json(
+    "CHANNEL_BACKENDS",
+    default={"default": {"BACKEND": "campaigns.channel_backends.logging.LoggingBackend"}},
+)
 CELERY_BEAT_SCHEDULE = {
     # Every day at 02:00 UTC: recompute purchase metrics, lifecycle stages and RFM for
     # everyone (stages move with time even when no order arrives).
@@ -290,6 +304,12 @@ CELERY_BEAT_SCHEDULE = {
     "grant-first-order-gifts": {
         "task": "campaigns.tasks.grant_first_order_gifts_task",
         "schedule": crontab(),
+    },
+    # Every 30 seconds: re-send push batches no worker holds long after their last send
+    # (a killed worker, a lost queue), send messages whose quiet hours ended, finish pushes.
+    "sweep-pushes": {
+        "task": "campaigns.tasks.sweep_pushes_task",
+        "schedule": 30.0,
     },
     # Every hour at :05: mark coupons past their validity as expired.
     "expire-coupons": {

@@ -15,7 +15,12 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from campaigns.api.views import CampaignViewSet, CouponTemplateViewSet, CustomerCouponViewSet
+from campaigns.api.views import (
+    CampaignViewSet,
+    CouponTemplateViewSet,
+    CustomerCouponViewSet,
+    CustomerMessageViewSet,
+)
 from crm.api.views import CUSTOMER_ID_PATH, CustomerViewSet
 from crm.views import customers, errors, imports
 from segments.api.views import SegmentViewSet
@@ -35,13 +40,18 @@ api_router = APIRouter()
 api_router.register("segments", SegmentViewSet, basename="api-segment")
 api_router.register("coupon-templates", CouponTemplateViewSet, basename="api-coupon-template")
 api_router.register("campaigns", CampaignViewSet, basename="api-campaign")
-# One customer and its coupons, for support tools and the shop. Neither route matches
+# One customer, its coupons and its messages, for support tools and the shop. Neither route matches
 # customers/bulk/ (CUSTOMER_ID_PATH), the bulk ingest of crm/api/urls.py.
 api_router.register("customers", CustomerViewSet, basename="api-customer")
 api_router.register(
     rf"customers/(?P<customer_id>{CUSTOMER_ID_PATH})/coupons",
     CustomerCouponViewSet,
     basename="api-customer-coupons",
+)
+api_router.register(
+    rf"customers/(?P<customer_id>{CUSTOMER_ID_PATH})/messages",
+    CustomerMessageViewSet,
+    basename="api-customer-messages",
 )
 
 urlpatterns = [

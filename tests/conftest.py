@@ -47,7 +47,10 @@ def ensure_roles() -> None:
     campaign_roles = {
         role: [*first, *import_module(later).ROLE_PERMISSIONS.get(role, [])]
         for role, first in import_module("campaigns.migrations.0002_roles").ROLE_PERMISSIONS.items()
-        for later in ["campaigns.migrations.0010_audience_record_permissions"]
+        for later in [
+            "campaigns.migrations.0010_audience_record_permissions",
+            "campaigns.migrations.0015_push_permissions",
+        ]
     }
     for role in ROLES:
         group, _ = Group.objects.get_or_create(name=role)
@@ -134,18 +137,9 @@ def celery_environment() -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, settings):
-    """A real Celery worker (subprocess) on the suite's broker (tests/settings.py: the
-    demo's filesystem transport, or TEST_CELERY_BROKER_URL), on the test database.
-
-    Tasks sent from the test go through the broker instead of running inline; the worker
-    is stopped and the queue purged afterwards.
-    """
-    environment = celery_environment()
-    app.conf.task_always_eager = False
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    app.control.purge()
+def spawn_celery_worker(name: str = "worker") -> subprocess.Popen:
+    """Start a real Celery worker process (solo pool) named `name`@host on the suite's
+    broker and test database, and wait until it answers a ping."""
     root = Path(__file__).resolve().parent.parent
     worker = subprocess.Popen(
         [
@@ -159,28 +153,53 @@ def celery_worker_process(transactional_db, settings):
             "--without-heartbeat",
             "--without-gossip",
             "--without-mingle",
+            "-n",
+            f"{name}@%h",
             "-l",
             "WARNING",
         ],
         cwd=root,
-        env=environment,
+        env=celery_environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if app.control.ping(timeout=0.5):
-            break
+        answers = app.control.ping(timeout=0.5)
+        if any(next(iter(answer)).startswith(f"{name}@") for answer in answers):
+            return worker
         if worker.poll() is not None:
             raise RuntimeError(worker.stdout.read().decode())
-    else:
-        worker.kill()
-        raise RuntimeError("the Celery worker did not answer within 60 s")
-    yield worker
+    worker.kill()
+    raise RuntimeError(f"the Celery worker {name} did not answer within 60 s")
+
+
+def stop_celery_worker(worker: subprocess.Popen) -> None:
     worker.terminate()
     try:
         worker.wait(timeout=20)
     except subprocess.TimeoutExpired:
         worker.kill()
+        worker.wait()
+
+
+@pytest.fixture
+def celery_broker(transactional_db, settings):
+    """Tasks sent from the test go through the suite's broker (tests/settings.py: the demo's
+    filesystem transport, or TEST_CELERY_BROKER_URL) instead of running inline; the queue
+    is purged before and after."""
+    app.conf.task_always_eager = False
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.control.purge()
+    yield app
     app.control.purge()
     app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def celery_worker_process(celery_broker):
+    """A real Celery worker (subprocess) on the suite's broker, on the test database;
+    stopped afterwards."""
+    worker = spawn_celery_worker()
+    yield worker
+    stop_celery_worker(worker)

@@ -21,6 +21,9 @@ from campaigns.enums import (
     CostBearer,
     CouponKind,
     CouponStatus,
+    DeliveryState,
+    MessageReason,
+    MessageStatus,
     RedemptionRefusalReason,
     Trigger,
 )
@@ -431,3 +434,50 @@ class CustomerCouponSerializer(serializers.Serializer):
         help_text="The channel code its grant is recorded with: the claim's channel, or for a "
         "push the first of the campaign's channels that reached the customer.",
     )
+
+
+class MessageCountsSerializer(serializers.Serializer):
+    sent = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    suppressed = serializers.IntegerField(help_text="No consent, or over the daily cap.")
+    deferred = serializers.IntegerField(help_text="Waiting out the channel's quiet hours.")
+
+
+class DeliveryRunSerializer(serializers.Serializer):
+    """A push run's progress (SPEC §5 deliveries)."""
+
+    id = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=DeliveryState.choices)
+    total = serializers.IntegerField(help_text="The audience at the start, holdout included.")
+    processed = serializers.IntegerField()
+    granted = serializers.IntegerField()
+    skipped = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Customers not granted, by reason: holdout or a claim refusal reason.",
+    )
+    messages = serializers.DictField(
+        child=MessageCountsSerializer(), help_text="Per channel code, messages by status."
+    )
+    suppressed_by_reason = serializers.DictField(
+        child=serializers.IntegerField(), help_text="no_consent, daily_cap."
+    )
+    deferred_by_reason = serializers.DictField(
+        child=serializers.IntegerField(), help_text="quiet_hours."
+    )
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class CustomerMessageSerializer(serializers.Serializer):
+    """A message to a customer, for support tools and the shop."""
+
+    campaign = serializers.CharField(source="campaign.code", help_text="The campaign's code.")
+    channel = serializers.CharField(source="channel.code", help_text="The channel's code.")
+    status = serializers.ChoiceField(choices=MessageStatus.choices)
+    reason = serializers.ChoiceField(
+        choices=MessageReason.choices,
+        help_text="Why it was suppressed or deferred; blank otherwise.",
+    )
+    created_at = serializers.DateTimeField()
+    due_at = serializers.DateTimeField(help_text="When it may be sent (quiet hours defer it).")
+    sent_at = serializers.DateTimeField(allow_null=True)

@@ -32,13 +32,20 @@ from campaigns.api.serializers import (
     CouponTemplateSavedSerializer,
     CouponTemplateSerializer,
     CustomerCouponSerializer,
+    CustomerMessageSerializer,
+    DeliveryRunSerializer,
     RedemptionInputSerializer,
     RedemptionRefusalSerializer,
     RedemptionSerializer,
 )
 from campaigns.exceptions import UnknownClaimTargetError
-from campaigns.filters import CampaignFilterSet, CouponTemplateFilterSet, CustomerCouponFilterSet
-from campaigns.models import Coupon
+from campaigns.filters import (
+    CampaignFilterSet,
+    CouponTemplateFilterSet,
+    CustomerCouponFilterSet,
+    CustomerMessageFilterSet,
+)
+from campaigns.models import Coupon, Message
 from campaigns.services import campaign_setup, coupon_templates, lifecycle
 from campaigns.services.claims import claim_coupon
 from campaigns.services.redemptions import OrderLine, redeem_coupon
@@ -614,6 +621,22 @@ class CampaignViewSet(LookupByCodeMixin, viewsets.ModelViewSet):
     def cancel(self, request: Request, code: str | None = None) -> Response:
         return self._change_status(lifecycle.cancel_campaign)
 
+    @extend_schema(
+        summary="A campaign's push runs and their progress",
+        description="Each scheduled push of the campaign (newest first): its state, the "
+        "audience it covers, how many were processed and granted, why the others were "
+        "skipped, and its messages per channel and status. Pausing or resuming the campaign "
+        "pauses or resumes its running push.",
+        responses={200: DeliveryRunSerializer(many=True), 403: _FORBIDDEN},
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], filterset_class=None)
+    def deliveries(self, request: Request, code: str | None = None) -> Response:
+        runs = selectors.campaign_pushes(campaign=self.get_object())
+        page = self.paginate_queryset(runs)
+        progress = selectors.push_progress(runs=list(page))
+        return self.get_paginated_response(DeliveryRunSerializer(progress, many=True).data)
+
     def _change_status(self, service) -> Response:
         campaign = service(campaign=self.get_object(), actor=self.request.user, now=timezone.now())
         return Response(self._render(campaign))
@@ -674,5 +697,38 @@ class CustomerCouponViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             return Coupon.objects.none()
         try:
             return selectors.coupons_of_customer(customer_id=self.kwargs["customer_id"])
+        except Customer.DoesNotExist:
+            raise NotFound(NO_CUSTOMER) from None
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="A customer's messages",
+        description="Every message to the customer (sent, failed, suppressed, deferred, "
+        "queued), newest first, with its campaign and channel codes.",
+        parameters=[CUSTOMER_ID_PARAMETER],
+        responses={
+            200: CustomerMessageSerializer(many=True),
+            403: OpenApiResponse(
+                description="Not signed in, or the role may not read customers (marketer, "
+                "analyst, support and integration may)."
+            ),
+            404: CUSTOMER_NOT_FOUND,
+        },
+    )
+)
+class CustomerMessageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Routed on the project's router under customers/{customer_id}/messages/ (crm/urls.py)."""
+
+    permission_classes = [HasRole]
+    allowed_roles = CUSTOMER_READ_ROLES
+    serializer_class = CustomerMessageSerializer
+    filterset_class = CustomerMessageFilterSet
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Message.objects.none()
+        try:
+            return selectors.messages_of_customer(customer_id=self.kwargs["customer_id"])
         except Customer.DoesNotExist:
             raise NotFound(NO_CUSTOMER) from None

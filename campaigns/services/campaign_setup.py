@@ -109,7 +109,7 @@ def create_campaign(
     check_campaign(campaign=campaign, resources=resources)
     campaign.save()
     _replace_resources(campaign, resources)
-    campaign.channels.set(channels)
+    set_channels(campaign, channels)
     changes = {
         name: [None, audit_value(getattr(campaign, _attname(name)))] for name in CAMPAIGN_FIELDS
     }
@@ -255,7 +255,7 @@ def update_campaign(
             _resources_json(change.resources),
         ]
     if change.channels is not None:
-        candidate.channels.set(change.channels)
+        set_channels(candidate, change.channels)
         audit_changes["channels"] = [
             change.current_channels,
             sorted(channel.code for channel in change.channels),
@@ -401,3 +401,12 @@ def _replace_resources(campaign: Campaign, resources: Sequence[ResourceSpec]) ->
             for resource in resources
         ]
     )
+
+
+def set_channels(campaign: Campaign, channels: Sequence[Channel]) -> None:
+    """Give the campaign these channels in this order: the campaign's order of SPEC §4 (a
+    push grant belongs to the first channel in it that reached the customer) is the order of
+    the link rows, which Django's set() does not keep."""
+    links = campaign.channels.through
+    links.objects.filter(campaign=campaign).delete()
+    links.objects.bulk_create([links(campaign=campaign, channel=channel) for channel in channels])

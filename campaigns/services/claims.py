@@ -243,3 +243,82 @@ def _loaded(model, **values):
 def _fingerprint(campaign: str, customer: str, channel: str, trigger: str) -> str:
     payload = json.dumps([campaign, customer, channel, str(trigger)], separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class BatchClaim:
+    """The engine's answer for one customer of a batch (claim_batch)."""
+
+    customer: str
+    outcome: str  # granted, replayed, refused, unknown, key_reused
+    reason: str | None
+    grant_id: int | None
+    customer_pk: int | None
+
+
+def claim_batch(
+    *,
+    campaign: str,
+    customers: list[str],
+    idempotency_keys: list[str],
+    channel: str,
+    trigger: str,
+    now: datetime,
+) -> list[BatchClaim]:
+    """The claims of `customers` (customer_ids, in this order) on campaign `campaign`, each
+    with its idempotency key, in one statement: the batch entry of the same engine as
+    claim_coupon (campaigns_claim_batch calls campaigns_claim_coupon per customer), so every
+    customer is decided exactly as a single claim would decide it. Run it inside the
+    caller's transaction: the batch commits or rolls back as a whole."""
+    today = timezone.localdate(now, timezone.get_default_timezone())
+    fingerprints = [_fingerprint(campaign, customer, channel, trigger) for customer in customers]
+    answers: list[BatchClaim] = []
+    remaining = 0
+    for _ in range(3):
+        target = _campaign_audience(campaign)
+        pending = customers[remaining:]
+        members_sql, members_params = (
+            Customer.objects.filter(
+                target.audience.membership(as_of=now, as_of_is_now=True),
+                customer_id__in=pending,
+            )
+            .order_by()
+            .values("customer_id")
+            .query.sql_with_params()
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                WITH members AS ({members_sql})
+                SELECT * FROM campaigns_claim_batch(
+                    %s, %s::text[], %s::text[], %s::text[],
+                    ARRAY(SELECT EXISTS (SELECT 1 FROM members m WHERE m.customer_id = t.c)
+                          FROM unnest(%s::text[]) WITH ORDINALITY AS t (c, n) ORDER BY t.n),
+                    %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                """,
+                [
+                    *members_params,
+                    campaign,
+                    pending,
+                    idempotency_keys[remaining:],
+                    fingerprints[remaining:],
+                    pending,
+                    channel,
+                    str(trigger),
+                    now,
+                    today,
+                    target.audience.segment_id,
+                    target.segments_version,
+                    HarassmentSettings._meta.get_field("max_unused_coupons").default,
+                    HarassmentSettings._meta.get_field("min_hours_between_same_template").default,
+                    operator_zone_name(),
+                ],
+            )
+            rows = [BatchClaim(*row) for row in cursor.fetchall()]
+        done = [row for row in rows if row.outcome != "stale"]
+        answers.extend(done)
+        remaining += len(done)
+        if remaining == len(customers):
+            return answers
+        _forget_audience(campaign)
+    raise RuntimeError(f"the audience of campaign {campaign} kept changing during the batch")

@@ -15,6 +15,7 @@ from campaigns.exceptions import CampaignActionRefused
 from campaigns.models import Campaign, CampaignResource
 from campaigns.operator_time import operator_time
 from campaigns.services.audience_record import record_audience
+from campaigns.services.push_delivery import lock_push, pause_push, resume_push, start_push
 from crm.core.models import AuditEntry
 from segments.models import Segment
 
@@ -112,6 +113,7 @@ def start_campaign(*, campaign: Campaign, actor, now: datetime) -> Campaign:
     campaign.updated_by = actor
     campaign.save(update_fields=["claim_starts_at", "status", "updated_by", "updated_at"])
     record_audience(campaign=campaign, now=now)
+    start_push(campaign=campaign, now=now)
     AuditEntry.objects.create(
         at=now,
         actor=actor,
@@ -128,7 +130,9 @@ def start_campaign(*, campaign: Campaign, actor, now: datetime) -> Campaign:
 
 @transaction.atomic
 def pause_campaign(*, campaign: Campaign, actor, now: datetime) -> Campaign:
-    """Stop claims of a running campaign until it is resumed."""
+    """Stop claims of a running campaign, and its push, until it is resumed. The push's
+    batches in flight finish first; none starts after."""
+    pause_push(campaign=campaign)
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     _require(campaign, "pause")
     return _set_status(campaign, CampaignStatus.PAUSED, actor=actor, now=now, action="pause")
@@ -136,11 +140,16 @@ def pause_campaign(*, campaign: Campaign, actor, now: datetime) -> Campaign:
 
 @transaction.atomic
 def resume_campaign(*, campaign: Campaign, actor, now: datetime) -> Campaign:
-    """Resume a paused campaign (finished instead if its window has ended meanwhile)."""
+    """Resume a paused campaign and its push (finished instead if its window has ended
+    meanwhile)."""
+    lock_push(campaign=campaign)
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     _require(campaign, "resume")
     status = CampaignStatus.FINISHED if campaign.claim_ends_at <= now else CampaignStatus.RUNNING
-    return _set_status(campaign, status, actor=actor, now=now, action="resume")
+    campaign = _set_status(campaign, status, actor=actor, now=now, action="resume")
+    if status == CampaignStatus.RUNNING:
+        resume_push(campaign=campaign, now=now)
+    return campaign
 
 
 @transaction.atomic
@@ -172,7 +181,9 @@ def advance_campaigns(*, now: datetime) -> dict[str, int]:
         status=CampaignStatus.RUNNING, updated_at=now
     )
     for campaign in opening:
+        campaign.status = CampaignStatus.RUNNING
         record_audience(campaign=campaign, now=now)
+        start_push(campaign=campaign, now=now)
     finished = Campaign.objects.filter(
         Q(status__in=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED]),
         claim_ends_at__lte=now,
@@ -213,8 +224,9 @@ def _set_status(campaign: Campaign, status: str, *, actor, now: datetime, action
     campaign.save(update_fields=["status", "updated_by", "updated_at"])
     if status == CampaignStatus.RUNNING:
         # Scheduling a campaign whose window has begun starts it (a resumed one keeps its
-        # first record).
+        # first record and its push).
         record_audience(campaign=campaign, now=now)
+        start_push(campaign=campaign, now=now)
     AuditEntry.objects.create(
         at=now,
         actor=actor,

@@ -493,3 +493,68 @@ BEGIN
     ORDER BY c.id;
 END;
 $$;
+
+-- The batch entry (SPEC §4 scheduled push): the claims of a batch of customers in one
+-- statement, one round trip, one transaction. It is the same engine, not a second one:
+-- each customer's claim is campaigns_claim_coupon above, called in the batch's order, so
+-- the decision order, locks, constraints and ledger rows are those of a single claim
+-- (tests/campaigns/test_claim_batch.py proves a batch and the same claims one by one
+-- decide identically). The caller passes each customer's idempotency key and fingerprint
+-- (a push uses push-<run>-<customer_id>, so a batch granted again after a crash replays
+-- instead of granting twice) and its audience test, computed in the same statement.
+--
+-- One row per customer: outcome granted / replayed / refused / unknown / key_reused /
+-- stale, the reason, and the grant. A 'stale' customer stops the batch (the caller
+-- recompiles the audience and sends the batch again; what was granted before it replays).
+CREATE OR REPLACE FUNCTION campaigns_claim_batch(
+    p_campaign text,
+    p_customers text[],
+    p_idempotency_keys text[],
+    p_fingerprints text[],
+    p_in_audience boolean[],
+    p_channel text,
+    p_trigger text,
+    p_now timestamptz,
+    p_today date,
+    p_segment_id bigint,
+    p_segments_version timestamptz,
+    p_default_max_unused integer,
+    p_default_min_hours integer,
+    p_time_zone text
+)
+RETURNS TABLE (
+    customer text,
+    outcome text,
+    reason text,
+    grant_id bigint,
+    customer_pk bigint
+)
+LANGUAGE plpgsql
+SET enable_seqscan = off
+SET jit = off
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_index integer;
+    v_answer record;
+BEGIN
+    FOR v_index IN 1 .. coalesce(array_length(p_customers, 1), 0) LOOP
+        -- A granted or replayed claim answers one row per coupon: the first tells all.
+        SELECT a.outcome, a.reason, a.grant_id, a.customer_pk INTO v_answer
+        FROM campaigns_claim_coupon(p_campaign, p_customers[v_index], p_channel, p_trigger,
+            p_idempotency_keys[v_index], p_fingerprints[v_index], p_now, p_today,
+            p_in_audience[v_index], p_segment_id, p_segments_version, p_default_max_unused,
+            p_default_min_hours, p_time_zone) AS a
+        LIMIT 1;
+        customer := p_customers[v_index];
+        outcome := v_answer.outcome;
+        reason := v_answer.reason;
+        grant_id := v_answer.grant_id;
+        customer_pk := v_answer.customer_pk;
+        RETURN NEXT;
+        IF v_answer.outcome = 'stale' THEN
+            RETURN;
+        END IF;
+    END LOOP;
+END;
+$$;

@@ -7,6 +7,7 @@ import pytest
 from django.core.cache import cache
 
 from campaigns.models import Campaign, CampaignResource, CouponTemplate, HarassmentSettings
+from campaigns.services.campaign_setup import set_channels
 from crm.models import Channel
 from segments.models import Segment
 from segments.rules import canonical_rules
@@ -66,7 +67,7 @@ def make_campaign(db, shanghai, app_push, make_template, as_of):
         CampaignResource.objects.create(
             campaign=campaign, template=template or make_template(), quantity=quantity
         )
-        campaign.channels.set(channels if channels is not None else [app_push])
+        set_channels(campaign, channels if channels is not None else [app_push])
         return campaign
 
     return make
@@ -92,3 +93,31 @@ def fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def wechat(db):
+    return Channel.objects.create(code="wechat_oa", name="WeChat", kind="off_site")
+
+
+@pytest.fixture
+def homepage(db):
+    return Channel.objects.create(code="homepage", name="Homepage", kind="on_site")
+
+
+@pytest.fixture
+def push_campaign(make_campaign, app_push, wechat, as_of):
+    def make(**overrides):
+        values = {
+            "trigger": "scheduled_push",
+            "status": "scheduled",
+            "claim_starts_at": as_of + timedelta(hours=1),
+            "claim_ends_at": as_of + timedelta(days=6),
+            "stock": 10_000,
+            "budget": Decimal("100000.00"),
+            "channels": [app_push, wechat],
+        }
+        values.update(overrides)
+        return make_campaign(**values)
+
+    return make

@@ -16,6 +16,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from campaigns.api.views import (
+    CampaignDeliveryViewSet,
     CampaignViewSet,
     CouponTemplateViewSet,
     CustomerCouponViewSet,
@@ -40,6 +41,11 @@ api_router = APIRouter()
 api_router.register("segments", SegmentViewSet, basename="api-segment")
 api_router.register("coupon-templates", CouponTemplateViewSet, basename="api-coupon-template")
 api_router.register("campaigns", CampaignViewSet, basename="api-campaign")
+api_router.register(
+    r"campaigns/(?P<code>[^/.]+)/deliveries",
+    CampaignDeliveryViewSet,
+    basename="api-campaign-deliveries",
+)
 # One customer, its coupons and its messages, for support tools and the shop. Neither route matches
 # customers/bulk/ (CUSTOMER_ID_PATH), the bulk ingest of crm/api/urls.py.
 api_router.register("customers", CustomerViewSet, basename="api-customer")

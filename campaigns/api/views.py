@@ -9,6 +9,7 @@ from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiExample,
+    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
@@ -45,7 +46,7 @@ from campaigns.filters import (
     CustomerCouponFilterSet,
     CustomerMessageFilterSet,
 )
-from campaigns.models import Coupon, Message
+from campaigns.models import Campaign, Coupon, DeliveryRun, Message
 from campaigns.services import campaign_setup, coupon_templates, lifecycle
 from campaigns.services.claims import claim_coupon
 from campaigns.services.redemptions import OrderLine, redeem_coupon
@@ -621,22 +622,6 @@ class CampaignViewSet(LookupByCodeMixin, viewsets.ModelViewSet):
     def cancel(self, request: Request, code: str | None = None) -> Response:
         return self._change_status(lifecycle.cancel_campaign)
 
-    @extend_schema(
-        summary="A campaign's push runs and their progress",
-        description="Each scheduled push of the campaign (newest first): its state, the "
-        "audience it covers, how many were processed and granted, why the others were "
-        "skipped, and its messages per channel and status. Pausing or resuming the campaign "
-        "pauses or resumes its running push.",
-        responses={200: DeliveryRunSerializer(many=True), 403: _FORBIDDEN},
-        filters=False,
-    )
-    @action(detail=True, methods=["get"], filterset_class=None)
-    def deliveries(self, request: Request, code: str | None = None) -> Response:
-        runs = selectors.campaign_pushes(campaign=self.get_object())
-        page = self.paginate_queryset(runs)
-        progress = selectors.push_progress(runs=list(page))
-        return self.get_paginated_response(DeliveryRunSerializer(progress, many=True).data)
-
     def _change_status(self, service) -> Response:
         campaign = service(campaign=self.get_object(), actor=self.request.user, now=timezone.now())
         return Response(self._render(campaign))
@@ -732,3 +717,43 @@ class CustomerMessageViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             return selectors.messages_of_customer(customer_id=self.kwargs["customer_id"])
         except Customer.DoesNotExist:
             raise NotFound(NO_CUSTOMER) from None
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="A campaign's push runs and their progress",
+        description="Each scheduled push of the campaign (newest first): its state, the "
+        "audience it covers (holdout included), how many were processed and granted, why the "
+        "others were skipped (holdout or a claim refusal reason), and its messages per "
+        "channel and status, with the suppressed and deferred ones by reason. Pausing or "
+        "resuming the campaign pauses or resumes its running push.",
+        parameters=[
+            OpenApiParameter("code", str, OpenApiParameter.PATH, description="Campaign code.")
+        ],
+        responses={
+            200: DeliveryRunSerializer(many=True),
+            403: _FORBIDDEN,
+            404: OpenApiResponse(description="No campaign with this code."),
+        },
+    )
+)
+class CampaignDeliveryViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Routed on the project's router under campaigns/{code}/deliveries/ (crm/urls.py)."""
+
+    permission_classes = [HasRole]
+    allowed_roles = WRITE_ROLES
+    read_roles = READ_ROLES
+    serializer_class = DeliveryRunSerializer
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return DeliveryRun.objects.none()
+        campaign = Campaign.objects.filter(code=self.kwargs["code"]).first()
+        if campaign is None:
+            raise NotFound("No campaign with this code.")
+        return selectors.campaign_pushes(campaign=campaign)
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        progress = selectors.push_progress(runs=list(page))
+        return self.get_paginated_response(self.get_serializer(progress, many=True).data)

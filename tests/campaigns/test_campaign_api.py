@@ -722,6 +722,7 @@ def test_schema_of_the_campaigns_api_generates_without_warnings():
         "/api/v1/campaigns/",
         "/api/v1/campaigns/{code}/",
         "/api/v1/campaigns/{code}/cancel/",
+        "/api/v1/campaigns/{code}/deliveries/",
         "/api/v1/campaigns/{code}/finish/",
         "/api/v1/campaigns/{code}/launch/",
         "/api/v1/campaigns/{code}/pause/",

@@ -119,7 +119,7 @@ class CouponTemplateAdmin(admin.ModelAdmin):
         (None, {"fields": ("code", "name", "kind", ("face_value", "max_discount"), "threshold")}),
         ("Use validity", {"fields": (("valid_from", "valid_until"), "valid_days")}),
         ("Restrictions", {"fields": ("categories", "skus", "stores", "cities")}),
-        ("Cost", {"fields": ("cost_bearer",)}),
+        ("Cost and partner", {"fields": ("cost_bearer", "partner")}),
         ("Record", {"fields": ("created_by", "updated_by", "created_at", "updated_at")}),
     )
 

@@ -57,6 +57,9 @@ class CouponStatus(models.TextChoices):
     REDEEMED = "redeemed", "Redeemed"
     EXPIRED = "expired", "Expired"
     REVOKED = "revoked", "Revoked"
+    # A partner's coupon waiting for the code its platform issues: the customer does not
+    # see it until then, and it is cancelled (its grant given back) if the code never comes.
+    PENDING = "pending", "Waiting for the partner's code"
 
 
 class CouponEventKind(models.TextChoices):
@@ -131,3 +134,4 @@ class MessageReason(models.TextChoices):
     NO_CONSENT = "no_consent", "No consent for the channel"
     DAILY_CAP = "daily_cap", "The channel's daily cap for the customer reached"
     QUIET_HOURS = "quiet_hours", "Inside the channel's quiet hours"
+    GRANT_CANCELLED = "grant_cancelled", "The grant was cancelled (no partner code came)"

@@ -27,6 +27,17 @@ class CampaignActionRefused(DomainRefusal):
         self.reasons = reasons
 
 
+class PartnerCodeUnavailable(DomainRefusal):
+    """A claim of a partner's coupon whose code the partner's platform did not issue in
+    time: nothing stays granted (or the code is still on its way); the caller may retry with
+    the same key. The API answers 503."""
+
+    http_status = 503
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("partner_unavailable", detail)
+
+
 class UnknownClaimTargetError(Exception):
     """A claim names a campaign, customer or channel that does not exist (the API's 400)."""
 

@@ -15,6 +15,7 @@ from campaigns.models import CouponTemplate
 from campaigns.restrictions import RESTRICTIONS
 from campaigns.selectors import VALUE_SOURCES
 from campaigns.services.campaign_setup import ResourceSpec
+from crm.enums import ChannelKind
 from crm.models import Channel
 from segments.models import Segment
 
@@ -83,6 +84,15 @@ class CouponTemplateForm(forms.Form):
     cost_bearer = forms.ChoiceField(
         choices=CostBearer.choices, initial=CostBearer.PLATFORM, label="Cost borne by"
     )
+    partner = forms.ModelChoiceField(
+        queryset=Channel.objects.filter(kind=ChannelKind.PARTNER),
+        required=False,
+        to_field_name="code",
+        empty_label="— our own codes —",
+        label="Codes issued by partner",
+        help_text="Cross-industry coupons: the partner's platform issues each code when "
+        "the coupon is granted.",
+    )
 
     def __init__(self, *args, template: CouponTemplate | None = None, **kwargs):
         if template is not None:
@@ -111,6 +121,7 @@ class CouponTemplateForm(forms.Form):
             "stores": _joined(template.stores),
             "cities": _joined(template.cities),
             "cost_bearer": template.cost_bearer,
+            "partner": template.partner,
         }
 
     def clean(self):
@@ -149,6 +160,7 @@ class CouponTemplateForm(forms.Form):
                 "stores",
                 "cities",
                 "cost_bearer",
+                "partner",
             )
         }
 

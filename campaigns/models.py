@@ -60,6 +60,17 @@ class CouponTemplate(TimeStampedModel):
     cost_bearer = models.CharField(
         max_length=8, choices=CostBearer.choices, default=CostBearer.PLATFORM
     )
+    # Cross-industry cooperation: the coupons' codes come from this partner's platform, in
+    # real time (settings.PARTNER_PLATFORMS; campaigns/services/partner_codes.py).
+    partner = models.ForeignKey(
+        Channel,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        limit_choices_to={"kind": "partner"},
+        help_text="A partner channel whose platform issues these coupons' codes.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -262,6 +273,12 @@ class Coupon(TimeStampedModel):
     face_value = models.DecimalField(max_digits=12, decimal_places=2)
     threshold = models.DecimalField(max_digits=12, decimal_places=2)
     status_changed_at = models.DateTimeField(null=True, blank=True)
+    # A partner's coupon: the code its platform issued (what the customer sees and redeems
+    # there), the calls made for it and the last one's error.
+    # Database defaults too: bulk loaders and the benchmarks write coupons in SQL.
+    partner_code = models.CharField(max_length=64, blank=True, default="", db_default="")
+    partner_attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    partner_error = models.CharField(max_length=300, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-issued_at"]
@@ -271,9 +288,18 @@ class Coupon(TimeStampedModel):
             models.Index(fields=["status", "valid_until"]),
             # The marketer's coupon list, newest first (campaigns/coupon_lists.py).
             models.Index(fields=["issued_at", "id"], name="coupon_issued_at"),
+            # The partner-code requests' look-up of what waits.
+            models.Index(
+                fields=["issued_at"], name="coupon_pending", condition=Q(status="pending")
+            ),
         ]
         constraints = [
             _in_choices("status", CouponStatus, "coupon_status_valid"),
+            models.UniqueConstraint(
+                fields=["template", "partner_code"],
+                condition=~Q(partner_code=""),
+                name="coupon_partner_code_unique",
+            ),
             models.CheckConstraint(
                 condition=Q(valid_from__lt=F("valid_until")), name="coupon_validity_ordered"
             ),
@@ -281,6 +307,11 @@ class Coupon(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.code
+
+    @property
+    def shown_code(self) -> str:
+        """The code the customer holds: the partner's for a partner's coupon."""
+        return self.partner_code or self.code
 
 
 class CustomerCampaignCounter(models.Model):
@@ -510,7 +541,7 @@ class Message(models.Model):
     )
     channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=10, choices=MessageStatus.choices)
-    reason = models.CharField(max_length=12, choices=MessageReason.choices, blank=True)
+    reason = models.CharField(max_length=20, choices=MessageReason.choices, blank=True)
     created_at = models.DateTimeField()
     # When it may be sent: created_at, or the end of the quiet hours it fell into.
     due_at = models.DateTimeField()

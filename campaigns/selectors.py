@@ -375,7 +375,10 @@ def coupons_of_customer(*, customer_id: str) -> QuerySet[Coupon]:
     customer = Customer.objects.only("pk").get(customer_id=customer_id)
     live_redemption = Redemption.objects.filter(coupon=OuterRef("pk"), reversed_at__isnull=True)
     return (
+        # A partner's coupon is shown once its code came: never while waiting, nor after
+        # its grant was cancelled for want of one (campaigns/services/partner_codes.py).
         Coupon.objects.filter(customer=customer)
+        .exclude(template__partner__isnull=False, partner_code="")
         .select_related("campaign", "template", "grant__channel")
         .annotate(redeemed_at=Subquery(live_redemption.values("redeemed_at")[:1]))
         .order_by("-issued_at", "-pk")

@@ -265,6 +265,13 @@ PUSH_BATCH_STALE_SECONDS = env.float("PUSH_BATCH_STALE_SECONDS", default=120.0)
 # The logging backend writes a line per message; a real gateway is a webhook, e.g.
 # {"sms": {"BACKEND": "campaigns.channel_backends.webhook.WebhookBackend",
 #          "URL": "https://gateway.example/sms", "TIMEOUT": 5, "RETRIES": 3}}.
+# Partners' platforms that issue their coupons' codes (campaigns/channel_backends/partner.py),
+# per partner channel code: {"partner_bbq": {"URL": "https://bbq.example/codes",
+# "TIMEOUT": 2, "RETRIES": 1}}. A code not issued within the rounds or the deadline cancels
+# its grant and gives its stock and budget back.
+PARTNER_PLATFORMS = env.json("PARTNER_PLATFORMS", default={})
+PARTNER_CODE_MAX_ROUNDS = env.int("PARTNER_CODE_MAX_ROUNDS", default=5)
+PARTNER_CODE_DEADLINE_SECONDS = env.float("PARTNER_CODE_DEADLINE_SECONDS", default=600.0)
 CHANNEL_BACKENDS = env.json(
     "CHANNEL_BACKENDS",
     default={"default": {"BACKEND": "campaigns.channel_backends.logging.LoggingBackend"}},

@@ -15,7 +15,12 @@ from crm.models import BehaviourEvent, Channel, Customer, Identity, Order, Order
 from crm.services import metrics
 from crm.services.metrics import RecomputeResult
 from demo.loading import LOADED_TABLES, CopyLoader, IndexesSetAside
-from demo.shop import DEFAULT_EVENTS_PER_CUSTOMER, DEMO_TAGS, MARKETING_CHANNELS
+from demo.shop import (
+    CHANNEL_SENDING_RULES,
+    DEFAULT_EVENTS_PER_CUSTOMER,
+    DEMO_TAGS,
+    MARKETING_CHANNELS,
+)
 from demo.shoppers import ShopperGenerator
 
 
@@ -57,7 +62,10 @@ def generate_demo_data(
     if only_if_empty and Customer.objects.exists():
         return DemoDataSummary(skipped=True)
     for code, name, kind in MARKETING_CHANNELS:
-        Channel.objects.get_or_create(code=code, defaults={"name": name, "kind": kind})
+        Channel.objects.get_or_create(
+            code=code,
+            defaults={"name": name, "kind": kind, **CHANNEL_SENDING_RULES.get(code, {})},
+        )
     tag_ids = {name: Tag.objects.get_or_create(name=name)[0].pk for name in DEMO_TAGS}
     counts = dict.fromkeys(LOADED_TABLES, 0)
     tables = [table.name for table in LOADED_TABLES.values()]

@@ -14,7 +14,7 @@ import random
 import secrets
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.models import User
@@ -24,13 +24,14 @@ from rest_framework.authtoken.models import Token
 
 from campaigns.enums import CampaignStatus, Trigger
 from campaigns.exceptions import ClaimRefused
-from campaigns.models import Campaign, Coupon, CouponTemplate
+from campaigns.models import Campaign, Coupon, CouponTemplate, DeliveryBatch, Message
 from campaigns.services import lifecycle
 from campaigns.services.birthday_gifts import grant_birthday_gifts
 from campaigns.services.campaign_setup import ResourceSpec, create_campaign
 from campaigns.services.claims import claim_coupon
 from campaigns.services.coupon_templates import create_coupon_template
 from campaigns.services.first_order_gifts import grant_first_order_gifts
+from campaigns.services.push_delivery import deliver_batch, sweep_pushes
 from campaigns.services.redemptions import (
     OrderLine,
     redeem_coupon,
@@ -77,6 +78,22 @@ SEGMENTS = (
         {"field": "preferred_category", "op": "eq", "value": "dried_fruit"},
     ),
     (
+        "Gold dried-fruit fans on app or WeChat",
+        "Gold members who spend most on dried fruit and can be messaged by app push or WeChat.",
+        {
+            "all": [
+                {"field": "member_tier", "op": "eq", "value": "gold"},
+                {"field": "preferred_category", "op": "eq", "value": "dried_fruit"},
+                {
+                    "any": [
+                        {"field": "consent", "op": "has", "value": "app_push"},
+                        {"field": "consent", "op": "has", "value": "wechat_oa"},
+                    ]
+                },
+            ]
+        },
+    ),
+    (
         "Everyone with an order",
         "Customers with at least one paid order.",
         {"field": "order_count", "op": "gte", "value": 1},
@@ -99,6 +116,13 @@ TEMPLATES = (
         "face_value": Decimal("4.00"),
         "threshold": Decimal("28.00"),
         "categories": ["dried_fruit"],
+        "valid_days": 7,
+    },
+    {
+        "code": "cherry-gift-box",
+        "name": "Free dried-cherry gift box",
+        "kind": "gift",
+        "face_value": Decimal("39.00"),
         "valid_days": 7,
     },
     {
@@ -157,6 +181,8 @@ class CampaignPlan:
     business_line: str = "snacks"
     stock: int = 5000
     budget: Decimal = Decimal("50000.00")
+    # A scheduled push: the local time of day its window opened (and it was pushed).
+    pushed_at: time | None = None
 
 
 CAMPAIGNS = (
@@ -213,6 +239,21 @@ CAMPAIGNS = (
         opens_days=5,
         closes_days=19,
         final_status=CampaignStatus.CANCELLED,
+    ),
+    CampaignPlan(
+        code="friday-dried-fruit",
+        name="Friday dried fruit drop",
+        segment="Gold dried-fruit fans on app or WeChat",
+        templates=("cherry-gift-box", "dried-fruit-28-get-4"),
+        channels=("app_push", "wechat_oa", "sms"),
+        trigger="scheduled_push",
+        opens_days=-2,
+        closes_days=12,
+        final_status=CampaignStatus.RUNNING,
+        holdout_share=Decimal("0.10"),
+        business_line="dried fruit",
+        # Late in the evening: SMS waits out its quiet hours until 08:00 (demo/shop.py).
+        pushed_at=time(22, 30),
     ),
     CampaignPlan(
         code="member-birthdays",
@@ -328,6 +369,10 @@ def _stage_history(*, now: datetime) -> MarketingSummary:
 
 def _stage_campaign(plan, *, segment, actor, now, history, summary) -> None:
     opens = now + timedelta(days=plan.opens_days)
+    if plan.pushed_at is not None:
+        opens = datetime.combine(
+            timezone.localdate(opens), plan.pushed_at, tzinfo=timezone.get_current_timezone()
+        )
     campaign = create_campaign(
         fields={
             "code": plan.code,
@@ -358,6 +403,8 @@ def _stage_campaign(plan, *, segment, actor, now, history, summary) -> None:
             campaign=campaign, actor=actor, now=min(now, opens - timedelta(days=1))
         )
         lifecycle.advance_campaigns(now=min(now, opens))
+    if plan.trigger == Trigger.SCHEDULED_PUSH and campaign.status == CampaignStatus.RUNNING:
+        _push(campaign, opens=opens, summary=summary)
     if plan.claims:
         _claims_and_redemptions(plan, campaign=campaign, now=now, history=history, summary=summary)
     if plan.trigger == Trigger.BIRTHDAY:
@@ -374,6 +421,24 @@ def _stage_campaign(plan, *, segment, actor, now, history, summary) -> None:
     elif plan.final_status == CampaignStatus.FINISHED:
         lifecycle.advance_campaigns(now=now)
     summary.campaigns[plan.final_status] += 1
+
+
+def _push(campaign, *, opens, summary) -> None:
+    """The push the worker made at the window's start, and the sweeper's sends of the
+    messages deferred by quiet hours (each at its due moment), as they ran then."""
+    for batch_id in DeliveryBatch.objects.filter(run__campaign=campaign).values_list(
+        "pk", flat=True
+    ):
+        deliver_batch(batch_id=batch_id, now=opens)
+    for due_at in sorted(
+        set(
+            Message.objects.filter(campaign=campaign, status="deferred").values_list(
+                "due_at", flat=True
+            )
+        )
+    ):
+        sweep_pushes(now=due_at)
+    summary.grants += campaign.grants.count()
 
 
 def _claims_and_redemptions(plan, *, campaign, now, history, summary) -> None:

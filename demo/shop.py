@@ -138,6 +138,12 @@ MARKETING_CHANNELS = (
     ("partner_bbq", "BBQ restaurant partner", ChannelKind.PARTNER),
 )
 CONSENT_CHANNELS = ("app_push", "sms", "wechat_oa", "email")
+# Sending rules of the off-site channels (SPEC §4): no SMS between 22:00 and 08:00 local
+# (deferred to the morning), at most 2 SMS and 3 app pushes per customer a day.
+CHANNEL_SENDING_RULES = {
+    "sms": {"quiet_hours_start": time(22), "quiet_hours_end": time(8), "daily_message_cap": 2},
+    "app_push": {"daily_message_cap": 3},
+}
 
 ACQUISITION_CHANNEL_WEIGHTS = {
     "app": 25,

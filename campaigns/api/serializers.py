@@ -115,7 +115,9 @@ class ClaimInputSerializer(serializers.Serializer):
 
 
 class ClaimedCouponSerializer(serializers.Serializer):
-    code = serializers.CharField()
+    code = serializers.CharField(
+        source="shown_code", help_text="The coupon's code (a partner's, for its coupons)."
+    )
     template = serializers.CharField(source="template.code")
     kind = serializers.ChoiceField(source="template.kind", choices=CouponKind.choices)
     face_value = serializers.DecimalField(
@@ -141,7 +143,7 @@ class ClaimedCouponSerializer(serializers.Serializer):
 class ClaimSerializer(serializers.Serializer):
     """The first coupon of the grant at the top level, every coupon under `coupons`."""
 
-    code = serializers.CharField(source="first.code")
+    code = serializers.CharField(source="first.shown_code")
     kind = serializers.ChoiceField(source="first.template.kind", choices=CouponKind.choices)
     face_value = serializers.DecimalField(
         source="first.face_value", max_digits=12, decimal_places=2
@@ -249,11 +251,25 @@ class CouponTemplateInputSerializer(serializers.Serializer):
         help_text="Relative validity in days after the claim; or give valid_from/valid_until.",
     )
     cost_bearer = serializers.ChoiceField(choices=CostBearer.choices, default=CostBearer.PLATFORM)
+    partner = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Channel.objects.all(),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A partner channel's code: its platform issues these coupons' codes.",
+    )
 
 
 class CouponTemplateSerializer(serializers.ModelSerializer):
     kind = serializers.ChoiceField(choices=CouponKind.choices)
     cost_bearer = serializers.ChoiceField(choices=CostBearer.choices)
+    partner = serializers.SlugRelatedField(
+        slug_field="code",
+        read_only=True,
+        allow_null=True,
+        help_text="The partner channel whose platform issues the codes; null for our own.",
+    )
     categories = serializers.ListField(child=serializers.CharField())
     skus = serializers.ListField(child=serializers.CharField())
     stores = serializers.ListField(child=serializers.CharField())
@@ -276,6 +292,7 @@ class CouponTemplateSerializer(serializers.ModelSerializer):
             "valid_until",
             "valid_days",
             "cost_bearer",
+            "partner",
             "created_at",
             "updated_at",
         )
@@ -421,7 +438,9 @@ class CampaignSerializer(serializers.ModelSerializer):
 class CustomerCouponSerializer(serializers.Serializer):
     """A coupon as support tools and the shop's "my coupons" page list it."""
 
-    code = serializers.CharField()
+    code = serializers.CharField(
+        source="shown_code", help_text="The coupon's code (a partner's, for its coupons)."
+    )
     campaign = serializers.CharField(source="campaign.code", help_text="The campaign's code.")
     template = serializers.CharField(
         source="template.code", help_text="The coupon template's code."

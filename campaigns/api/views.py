@@ -48,7 +48,7 @@ from campaigns.filters import (
 )
 from campaigns.models import Campaign, Coupon, DeliveryRun, Message
 from campaigns.services import campaign_setup, coupon_templates, lifecycle
-from campaigns.services.claims import claim_coupon
+from campaigns.services.partner_codes import claim_with_partner_codes
 from campaigns.services.redemptions import OrderLine, redeem_coupon
 from crm.api.views import CUSTOMER_ID_PARAMETER, CUSTOMER_NOT_FOUND, NO_CUSTOMER
 from crm.core.permissions import (
@@ -273,13 +273,19 @@ class ClaimView(APIView):
             400: _BAD_INPUT,
             403: _FORBIDDEN,
             409: ClaimRefusalSerializer,
+            503: OpenApiResponse(
+                ClaimRefusalSerializer,
+                description="A partner's coupon whose code the partner's platform did not "
+                "issue (reason partner_unavailable): nothing stays granted; retry later with "
+                "the same key.",
+            ),
         },
         examples=_CLAIM_EXAMPLES,
     )
     def post(self, request: Request) -> Response:
         data = _CLAIM_INPUT.run_validation(request.data)
         try:
-            result = claim_coupon(**data, now=timezone.now())
+            result = claim_with_partner_codes(**data, now=timezone.now())
         except UnknownClaimTargetError as unknown:
             raise ValidationError({unknown.field: [unknown.detail]}) from unknown
         output = _CLAIM_OUTPUT.to_representation(

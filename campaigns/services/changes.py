@@ -16,6 +16,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Model
 
 from crm.core.models import AuditEntry
 
@@ -63,6 +64,8 @@ def audit_value(value):
         return str(value)
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
+    if isinstance(value, Model):  # a channel, by its code
+        return str(value)
     return value
 
 

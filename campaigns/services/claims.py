@@ -43,6 +43,7 @@ _COUPON_FIELDS = (
     "threshold",
     "created_at",
     "updated_at",
+    "partner_code",
 )
 
 

@@ -24,6 +24,7 @@ from campaigns.services.changes import (
     refuse_unknown,
     with_model_scale,
 )
+from crm.enums import ChannelKind
 
 TEMPLATE_FIELDS = (
     "code",
@@ -40,6 +41,7 @@ TEMPLATE_FIELDS = (
     "valid_until",
     "valid_days",
     "cost_bearer",
+    "partner",
 )
 # Redemption reads the kind, the cap and the restrictions from the template and the claim
 # engine reads its cost and validity, so once a coupon of the template exists or a live
@@ -215,6 +217,11 @@ def check_coupon_template(*, template: CouponTemplate) -> None:
         )
     elif template.valid_days < 1:
         errors["valid_days"] = "Must be at least 1 day."
+    if template.partner is not None and template.partner.kind != ChannelKind.PARTNER:
+        errors["partner"] = (
+            f"{template.partner.code} is a {template.partner.get_kind_display().lower()} "
+            "channel; only a partner channel's platform issues codes."
+        )
     if errors:
         raise ValidationError(errors)
     template.full_clean()

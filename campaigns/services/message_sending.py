@@ -4,10 +4,11 @@ to the channel that reached the customer (SPEC §4)."""
 from datetime import datetime
 
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from campaigns.channel_backends import DeliveryError, OutgoingMessage, backend_for
-from campaigns.enums import MessageStatus
+from campaigns.enums import CouponStatus, MessageStatus
 from campaigns.models import Coupon, Message
 
 SEND_CHUNK = 500
@@ -31,6 +32,16 @@ def send_due_messages(
                 due = due.filter(run_id=run_id)
             if customer_pks is not None:
                 due = due.filter(customer_id__in=customer_pks)
+            # A message waits while its grant waits for a partner's code: it carries codes.
+            due = due.exclude(
+                Exists(
+                    Coupon.objects.filter(
+                        campaign_id=OuterRef("campaign_id"),
+                        customer_id=OuterRef("customer_id"),
+                        status=CouponStatus.PENDING,
+                    )
+                )
+            )
             chunk = list(
                 due.select_related("campaign", "customer", "channel").order_by("due_at", "id")[
                     :SEND_CHUNK
@@ -86,15 +97,16 @@ def _send(message: Message, backend, coupons: tuple[str, ...]) -> int:
 def _coupon_codes(messages: list[Message]) -> dict[tuple[int, int], tuple[str, ...]]:
     pairs = {(m.campaign_id, m.customer_id) for m in messages}
     codes: dict[tuple[int, int], list[str]] = {}
-    for campaign_id, customer_id, code in (
+    for campaign_id, customer_id, code, partner_code in (
         Coupon.objects.filter(
             campaign_id__in={c for c, _ in pairs}, customer_id__in={c for _, c in pairs}
         )
+        .exclude(status__in=[CouponStatus.PENDING, CouponStatus.REVOKED])
         .order_by("id")
-        .values_list("campaign_id", "customer_id", "code")
+        .values_list("campaign_id", "customer_id", "code", "partner_code")
     ):
         if (campaign_id, customer_id) in pairs:
-            codes.setdefault((campaign_id, customer_id), []).append(code)
+            codes.setdefault((campaign_id, customer_id), []).append(partner_code or code)
     return {pair: tuple(found) for pair, found in codes.items()}
 
 

@@ -22,11 +22,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 
-from campaigns.enums import BatchState, DeliveryState, Trigger
-from campaigns.models import Campaign, DeliveryBatch, DeliveryRun
+from campaigns.enums import BatchState, CouponStatus, DeliveryState, Trigger
+from campaigns.models import Campaign, Coupon, DeliveryBatch, DeliveryRun
 from campaigns.operator_time import operator_zone_name
 from campaigns.services.claims import claim_batch
 from campaigns.services.message_sending import attribute_push_grants, send_due_messages
+from campaigns.services.partner_codes import request_partner_codes
 from crm.enums import ChannelKind
 
 
@@ -155,6 +156,13 @@ def deliver_batch(*, batch_id: int, now: datetime, worker: str = "") -> str:
         batch.save(
             update_fields=["state", "processed", "granted", "skipped", "finished_at", "worker"]
         )
+    pending = list(
+        Coupon.objects.filter(
+            campaign_id=campaign_id, customer_id__in=granted, status=CouponStatus.PENDING
+        ).values_list("pk", flat=True)
+    )
+    if pending:
+        request_partner_codes(now=now, coupon_ids=pending)
     send_due_messages(now=now, run_id=run_id, customer_pks=granted)
     attribute_push_grants(campaign_id=campaign_id, customer_pks=granted)
     _finish_if_complete(run_id, now=now)
@@ -243,8 +251,10 @@ def queue_messages(*, campaign_id: int, run_id: int, customer_pks: list[int], no
 def sweep_pushes(*, now: datetime) -> dict[str, int]:
     """The beat's safety net: re-send the batches of running pushes left pending
     PUSH_BATCH_STALE_SECONDS after their last send that no worker holds (a killed worker,
-    a lost queue); send the messages due (deferred ones whose quiet hours ended, queued
-    ones a crash left unsent); finish the pushes whose batches are all done."""
+    a lost queue); ask the partners again for the codes still waiting (cancelling the
+    grants past their rounds or deadline); send the messages due (deferred ones whose quiet
+    hours ended, queued ones a crash left unsent or whose codes came); finish the pushes
+    whose batches are all done."""
     stale_before = now - timedelta(seconds=settings.PUSH_BATCH_STALE_SECONDS)
     with transaction.atomic():
         lost = DeliveryBatch.objects.select_for_update(skip_locked=True).filter(
@@ -253,13 +263,20 @@ def sweep_pushes(*, now: datetime) -> dict[str, int]:
             enqueued_at__lt=stale_before,
         )
         resent = _resend(lost, now=now)
+    partner_codes = request_partner_codes(now=now)
     sent = send_due_messages(now=now)
     finished = 0
     for run_id in DeliveryRun.objects.filter(state=DeliveryState.RUNNING).values_list(
         "pk", flat=True
     ):
         finished += _finish_if_complete(run_id, now=now)
-    return {"resent_batches": resent, "messages": sent, "finished_pushes": finished}
+    return {
+        "resent_batches": resent,
+        "messages": sent,
+        "finished_pushes": finished,
+        "partner_codes": partner_codes.issued,
+        "cancelled_grants": len(partner_codes.cancelled_grants),
+    }
 
 
 def _resend(batches, *, now: datetime) -> int:

@@ -69,7 +69,8 @@ def redeem_coupon(
         .filter(code=code.strip().upper())
         .first()
     )
-    if coupon is None:
+    # A partner's coupon waiting for its code was never given to anyone under this one.
+    if coupon is None or coupon.status == CouponStatus.PENDING:
         raise RedemptionRefused(RedemptionRefusalReason.UNKNOWN_CODE, f"no coupon {code!r}")
     if coupon.customer_id != customer.pk:
         raise RedemptionRefused(

@@ -9,7 +9,7 @@ from django.utils import timezone
 from campaigns import locks
 from campaigns.enums import CouponEventKind, CouponStatus
 from campaigns.exceptions import CampaignActionRefused
-from campaigns.models import Campaign, Coupon, CouponEvent, CustomerCampaignCounter
+from campaigns.models import Campaign, Coupon, CouponEvent, CustomerCampaignCounter, Grant
 from campaigns.services.claims import ClaimResult, claim_coupon
 from crm.core.models import AuditEntry
 
@@ -29,6 +29,64 @@ def revoke_coupon(*, coupon: Coupon, actor, reason: str, now: datetime) -> Coupo
         raise CampaignActionRefused(
             "invalid_status", [f"coupon {coupon.code} is {coupon.status}, only unused coupons"]
         )
+    _give_back(coupon, reason=reason, now=now)
+    AuditEntry.objects.create(
+        at=now,
+        actor=actor,
+        action="coupon.revoke",
+        object_type="coupon",
+        object_id=coupon.code,
+        changes={"status": [CouponStatus.UNUSED, CouponStatus.REVOKED]},
+        reason=reason,
+    )
+    coupon.refresh_from_db()
+    return coupon
+
+
+@transaction.atomic
+def cancel_pending_grant(*, grant_id: int, reason: str, now: datetime) -> bool:
+    """Cancel a grant whose partner's codes never came: its pending coupons are revoked with
+    their stock, budget and limits given back, and its idempotency key is freed (a claim
+    retried with the same key is decided anew). False when none of its coupons is still
+    pending (a code came meanwhile)."""
+    grant = Grant.objects.get(pk=grant_id)
+    locks.lock_customer(grant.customer_id)
+    pending = list(
+        Coupon.objects.select_for_update()
+        .select_related("grant__channel")
+        .filter(grant_id=grant_id, status=CouponStatus.PENDING)
+        .order_by("pk")
+    )
+    if not pending:
+        return False
+    # Coupons of the grant that did get a code go too: the grant is all or nothing.
+    others = list(
+        Coupon.objects.select_for_update()
+        .select_related("grant__channel")
+        .filter(grant_id=grant_id, status=CouponStatus.UNUSED)
+        .order_by("pk")
+    )
+    for coupon in [*pending, *others]:
+        _give_back(coupon, reason=reason, now=now)
+    Grant.objects.filter(pk=grant_id).update(
+        idempotency_key=f"cancelled-{grant_id}:{grant.idempotency_key}"[:100]
+    )
+    AuditEntry.objects.create(
+        at=now,
+        actor=None,
+        action="grant.cancel",
+        object_type="grant",
+        object_id=str(grant_id),
+        changes={"coupons": [coupon.code for coupon in [*pending, *others]]},
+        reason=reason,
+    )
+    return True
+
+
+def _give_back(coupon: Coupon, *, reason: str, now: datetime) -> None:
+    """Revoke `coupon` (locked, with its customer's lock held) and give its grant back to
+    the campaign and the customer, taking the counter and campaign locks in the engine's
+    order; the ledger records the revoke."""
     campaign = coupon.campaign
     counter = locks.lock_customer_counter(campaign=campaign, customer_id=coupon.customer_id)
     locks.lock_campaign(campaign.pk)
@@ -40,7 +98,8 @@ def revoke_coupon(*, coupon: Coupon, actor, reason: str, now: datetime) -> Coupo
         issued_count=F("issued_count") - 1, spent=F("spent") - cost
     )
     # The grant no longer counts toward the customer's limit once all its coupons are gone.
-    if not coupon.grant.coupons.filter(status=CouponStatus.UNUSED).exclude(pk=coupon.pk).exists():
+    live = [CouponStatus.UNUSED, CouponStatus.PENDING]
+    if not coupon.grant.coupons.filter(status__in=live).exclude(pk=coupon.pk).exists():
         CustomerCampaignCounter.objects.filter(pk=counter.pk, total_grants__gt=0).update(
             total_grants=F("total_grants") - 1
         )
@@ -58,17 +117,6 @@ def revoke_coupon(*, coupon: Coupon, actor, reason: str, now: datetime) -> Coupo
         reason=reason[:40],
         amount=-coupon.face_value,
     )
-    AuditEntry.objects.create(
-        at=now,
-        actor=actor,
-        action="coupon.revoke",
-        object_type="coupon",
-        object_id=coupon.code,
-        changes={"status": [CouponStatus.UNUSED, CouponStatus.REVOKED]},
-        reason=reason,
-    )
-    coupon.refresh_from_db()
-    return coupon
 
 
 @transaction.atomic

@@ -67,6 +67,9 @@ AS $$
     FROM (SELECT p_at AT TIME ZONE p_zone AS local) AS moment
 $$;
 
+-- The answer's columns changed (partner_code): a function's result type cannot be replaced.
+DROP FUNCTION IF EXISTS campaigns_claim_coupon(text, text, text, text, text, text, timestamptz,
+    date, boolean, bigint, timestamptz, integer, integer, text);
 CREATE OR REPLACE FUNCTION campaigns_claim_coupon(
     p_campaign text,
     p_customer text,
@@ -106,7 +109,8 @@ RETURNS TABLE (
     face_value numeric,
     threshold numeric,
     created_at timestamptz,
-    updated_at timestamptz
+    updated_at timestamptz,
+    partner_code text
 )
 LANGUAGE plpgsql
 -- Every read here is by a key with an index. PL/pgSQL keeps each statement's plan for the
@@ -322,8 +326,9 @@ BEGIN
                 v_max_unused := p_default_max_unused;
                 v_min_hours := p_default_min_hours;
             END IF;
+            -- A partner's coupon waiting for its code counts: it becomes unused with it.
             EXECUTE 'SELECT count(*) FROM campaigns_coupon c
-                     WHERE c.customer_id = $1 AND c.status = ''unused''
+                     WHERE c.customer_id = $1 AND c.status IN (''unused'', ''pending'')
                        AND NOT c.self_claimed AND c.valid_until > $2'
             INTO v_unused USING v_customer_id, p_now;
             IF v_unused + v_coupon_count > v_max_unused THEN
@@ -335,7 +340,7 @@ BEGIN
             EXECUTE 'SELECT t.code, c.issued_at
                      FROM campaigns_coupon c JOIN campaigns_coupontemplate t ON t.id = c.template_id
                      WHERE c.customer_id = $1 AND NOT c.self_claimed
-                       AND c.status IN (''unused'', ''redeemed'', ''expired'')
+                       AND c.status IN (''unused'', ''pending'', ''redeemed'', ''expired'')
                        AND c.template_id = ANY($2) AND c.issued_at > $3
                      ORDER BY c.issued_at DESC LIMIT 1'
             INTO v_recent_code, v_recent_at
@@ -381,19 +386,24 @@ BEGIN
             WITH issued AS (
                 INSERT INTO campaigns_coupon AS c (created_at, updated_at, code, template_id,
                     campaign_id, grant_id, customer_id, status, self_claimed, issued_at,
-                    valid_from, valid_until, face_value, threshold, status_changed_at)
+                    valid_from, valid_until, face_value, threshold, status_changed_at,
+                    partner_code, partner_attempts, partner_error)
                 SELECT p_now, p_now,
                     -- 12 characters of an unambiguous 32-letter alphabet (~60 bits) from the
                     -- random bytes of a v4 UUID (pg_strong_random); byte 6 is the version.
                     (SELECT string_agg(substr(v_alphabet, get_byte(u.bytes, i) % 32 + 1, 1), ''
                                        ORDER BY i)
                      FROM unnest(ARRAY[0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12]) AS i),
-                    t.id, v_campaign.id, v_grant.id, v_customer_id, 'unused', v_self, p_now,
+                    -- A partner's coupon (its template names a partner) waits, invisible
+                    -- to the customer, until the partner's platform sends its code
+                    -- (campaigns/services/partner_codes.py).
+                    t.id, v_campaign.id, v_grant.id, v_customer_id,
+                    CASE WHEN t.partner_id IS NULL THEN 'unused' ELSE 'pending' END, v_self, p_now,
                     CASE WHEN t.valid_days IS NOT NULL THEN p_now ELSE t.valid_from END,
                     CASE WHEN t.valid_days IS NOT NULL
                          THEN p_now + t.valid_days * interval '24 hours'
                          ELSE t.valid_until END,
-                    t.face_value, t.threshold, NULL
+                    t.face_value, t.threshold, NULL, '', 0, ''
                 FROM campaigns_campaignresource r
                 JOIN campaigns_coupontemplate t ON t.id = r.template_id
                 CROSS JOIN LATERAL generate_series(1, r.quantity) AS copy(number)
@@ -458,7 +468,7 @@ BEGIN
             v_grant.campaign_id, v_grant.customer_id, v_grant.channel_id,
             c.id, c.code::text, t.id, t.code::text, t.kind::text, t.max_discount, c.status::text,
             c.self_claimed, c.issued_at, c.valid_from, c.valid_until, c.face_value, c.threshold,
-            c.created_at, c.updated_at
+            c.created_at, c.updated_at, c.partner_code::text
         FROM unnest(v_coupons) AS c JOIN campaigns_coupontemplate t ON t.id = c.template_id
         ORDER BY c.id;
         RETURN;
@@ -486,7 +496,7 @@ BEGIN
         v_grant.campaign_id, v_grant.customer_id, v_grant.channel_id,
         c.id, c.code::text, t.id, t.code::text, t.kind::text, t.max_discount, c.status::text,
         c.self_claimed, c.issued_at, c.valid_from, c.valid_until, c.face_value, c.threshold,
-        c.created_at, c.updated_at
+        c.created_at, c.updated_at, c.partner_code::text
     -- OFFSET 0: the grant's coupons by their grant_id index first, then their templates.
     FROM (SELECT * FROM campaigns_coupon k WHERE k.grant_id = v_grant.id OFFSET 0) c
     JOIN campaigns_coupontemplate t ON t.id = c.template_id

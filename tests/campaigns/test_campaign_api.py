@@ -119,6 +119,7 @@ def test_create_coupon_template_returns_it_and_audits(marketer, marketer_api):
         "valid_until": None,
         "valid_days": 7,
         "cost_bearer": "platform",
+        "partner": None,
         "created_at": iso(template.created_at),
         "updated_at": iso(template.updated_at),
         # No order holds it here (tests/campaigns/test_restriction_values.py).
@@ -706,7 +707,7 @@ def test_schema_of_the_campaigns_api_generates_without_warnings():
         if url.startswith((CAMPAIGNS, TEMPLATES, "/api/v1/claims/", "/api/v1/redemptions/"))
     }
     claim = paths["/api/v1/claims/"]["post"]
-    assert sorted(claim["responses"]) == ["200", "201", "400", "403", "409"]
+    assert sorted(claim["responses"]) == ["200", "201", "400", "403", "409", "503"]
     assert sorted(claim["responses"]["409"]["content"]["application/json"]["examples"]) == [
         "Refused:ChannelNotInCampaign",
         "Refused:DailyLimit",

@@ -381,6 +381,7 @@ def test_coupon_filters_offer_the_campaigns_and_channels_that_exist(analyst_clie
         "redeemed",
         "expired",
         "revoked",
+        "pending",
     ]
 
 

@@ -2,51 +2,12 @@
 then recovers: retries with capped backoff, each failure recorded on its message, and the
 grant standing whatever the gateway did (SPEC §4)."""
 
-import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from campaigns.models import Grant, Message
+from tests.campaigns.gateways import Gateway
 from tests.campaigns.pushing import start
 from tests.factories import CustomerFactory
-
-
-class Gateway:
-    """A scripted gateway: each request takes the next behaviour of `script` (an HTTP
-    status, or "hang" to answer after the client's timeout); the last one repeats."""
-
-    def __init__(self, script):
-        self.script = list(script)
-        self.requests = []
-        self.arrivals = []
-        gateway = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                gateway.requests.append(body)
-                gateway.arrivals.append(time.monotonic())
-                behaviour = gateway.script.pop(0) if len(gateway.script) > 1 else gateway.script[0]
-                if behaviour == "hang":
-                    time.sleep(1.0)
-                    behaviour = 200
-                self.send_response(behaviour)
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/send"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -230,6 +230,16 @@ class CampaignAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("code", "name", "status", "business_line", "campaign_type")}),
         ("Audience", {"fields": ("segment", "cities", "holdout_share")}),
+        (
+            "Red envelope",
+            {
+                "fields": (
+                    "envelope_kind",
+                    ("decay_ratio", "decay_floor"),
+                    ("random_min", "random_max", "random_distribution"),
+                )
+            },
+        ),
         ("Claims", {"fields": (("claim_starts_at", "claim_ends_at"), "trigger", "channels")}),
         ("Coupons", {"fields": ("coupons_per_grant",)}),
         ("Limits", {"fields": (("daily_limit_per_customer", "limit_per_customer"),)}),

@@ -135,3 +135,19 @@ class MessageReason(models.TextChoices):
     DAILY_CAP = "daily_cap", "The channel's daily cap for the customer reached"
     QUIET_HOURS = "quiet_hours", "Inside the channel's quiet hours"
     GRANT_CANCELLED = "grant_cancelled", "The grant was cancelled (no partner code came)"
+
+
+class EnvelopeKind(models.TextChoices):
+    """How a red-envelope campaign sets the amount of each grant (SPEC §4 special)."""
+
+    NONE = "", "Fixed coupons (the templates' face values)"
+    # A share link: the same customer's 1st claim gets the full amount, the 2nd amount x
+    # decay_ratio, the 3rd and later decay_floor.
+    SHARED = "shared", "Shared red envelope (repeated claims decay)"
+    # "Falls from the sky" on login or the homepage: an amount drawn per grant.
+    RANDOM = "random", "Random-amount red envelope"
+
+
+class AmountDistribution(models.TextChoices):
+    UNIFORM = "uniform", "Uniform: every amount in the range as likely"
+    MOSTLY_LOW = "mostly_low", "Mostly low: small amounts often, large ones rarely"

@@ -10,7 +10,14 @@ from decimal import Decimal
 from django import forms
 from django.urls import reverse
 
-from campaigns.enums import CampaignType, CostBearer, CouponKind, Trigger
+from campaigns.enums import (
+    AmountDistribution,
+    CampaignType,
+    CostBearer,
+    CouponKind,
+    EnvelopeKind,
+    Trigger,
+)
 from campaigns.models import CouponTemplate
 from campaigns.restrictions import RESTRICTIONS
 from campaigns.selectors import VALUE_SOURCES
@@ -165,6 +172,16 @@ class CouponTemplateForm(forms.Form):
         }
 
 
+ENVELOPE_FIELDS = (
+    "envelope_kind",
+    "decay_ratio",
+    "decay_floor",
+    "random_min",
+    "random_max",
+    "random_distribution",
+)
+
+
 class CampaignForm(forms.Form):
     """The wizard's single page: audience, window, limits, stock and budget, delivery."""
 
@@ -223,6 +240,30 @@ class CampaignForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="Where the campaign reaches customers; needed before scheduling.",
     )
+    envelope_kind = forms.ChoiceField(
+        choices=EnvelopeKind.choices,
+        required=False,
+        label="Red envelope",
+        help_text="Shared: the same customer's later claims get less; random: each grant's "
+        "amount is drawn. Both grant one cash coupon.",
+    )
+    decay_ratio = forms.DecimalField(
+        required=False, min_value=Decimal("0.001"), max_value=1, decimal_places=3,
+        label="2nd claim gets (x amount)",
+    )  # fmt: skip
+    decay_floor = forms.DecimalField(
+        required=False, min_value=Decimal("0.01"), decimal_places=2,
+        label="3rd and later claims get",
+    )  # fmt: skip
+    random_min = forms.DecimalField(
+        required=False, min_value=Decimal("0.01"), decimal_places=2, label="Smallest amount"
+    )
+    random_max = forms.DecimalField(
+        required=False, min_value=Decimal("0.01"), decimal_places=2, label="Largest amount"
+    )
+    random_distribution = forms.ChoiceField(
+        choices=[("", "—"), *AmountDistribution.choices], required=False, label="Amounts drawn"
+    )
 
     # Service error keys that are named differently on this form.
     FIELD_FOR_ERROR = {"holdout_share": "holdout_percent"}
@@ -266,6 +307,11 @@ class CampaignForm(forms.Form):
             "budget": campaign.budget,
             "trigger": campaign.trigger,
             "channels": list(campaign.channels.all()),
+            **{
+                name: getattr(campaign, name)
+                for name in ENVELOPE_FIELDS
+                if getattr(campaign, name) is not None
+            },
         }
 
     def campaign_fields(self) -> dict:
@@ -288,6 +334,7 @@ class CampaignForm(forms.Form):
                 "limit_per_customer",
                 "stock",
                 "budget",
+                *ENVELOPE_FIELDS,
             )
             if not self.fields[name].disabled
         }

@@ -14,6 +14,7 @@ from django.db.models import F, Q
 from django.utils.timezone import localtime
 
 from campaigns.enums import (
+    AmountDistribution,
     BatchState,
     CampaignStatus,
     CampaignType,
@@ -22,6 +23,7 @@ from campaigns.enums import (
     CouponKind,
     CouponStatus,
     DeliveryState,
+    EnvelopeKind,
     MessageReason,
     MessageStatus,
     Trigger,
@@ -133,6 +135,18 @@ class Campaign(TimeStampedModel):
     spent = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
     # Share of the audience deliberately not treated, for lift (0 = no holdout).
     holdout_share = models.DecimalField(max_digits=4, decimal_places=3, default=Decimal("0"))
+    # Red envelopes (envelope_kind; SPEC §4): the amount of each grant, decided by the
+    # engine; the campaign's one cash template gives the full amount of a shared envelope.
+    envelope_kind = models.CharField(
+        max_length=8, choices=EnvelopeKind.choices, blank=True, default=EnvelopeKind.NONE
+    )
+    decay_ratio = models.DecimalField(max_digits=4, decimal_places=3, null=True, blank=True)
+    decay_floor = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    random_min = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    random_max = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    random_distribution = models.CharField(
+        max_length=10, choices=AmountDistribution.choices, blank=True, default=""
+    )
     # When the audience record was taken (the campaign started running); None before.
     audience_recorded_at = models.DateTimeField(null=True, blank=True, editable=False)
     status = models.CharField(
@@ -151,6 +165,18 @@ class Campaign(TimeStampedModel):
         constraints = [
             _in_choices("status", CampaignStatus, "campaign_status_valid"),
             _in_choices("trigger", Trigger, "campaign_trigger_valid"),
+            _in_choices("envelope_kind", EnvelopeKind, "campaign_envelope_kind_valid"),
+            models.CheckConstraint(
+                condition=~Q(envelope_kind="shared")
+                | Q(decay_ratio__gt=0, decay_ratio__lte=1, decay_floor__gt=0),
+                name="campaign_shared_envelope_configured",
+            ),
+            models.CheckConstraint(
+                condition=~Q(envelope_kind="random")
+                | Q(random_min__gt=0, random_max__gte=F("random_min"))
+                & Q(random_distribution__in=AmountDistribution.values),
+                name="campaign_random_envelope_configured",
+            ),
             _in_choices("campaign_type", CampaignType, "campaign_type_valid"),
             models.CheckConstraint(
                 condition=Q(claim_starts_at__lt=F("claim_ends_at")), name="campaign_window_ordered"

@@ -126,6 +126,13 @@ TEMPLATES = (
         "valid_days": 7,
     },
     {
+        "code": "envelope-cash",
+        "name": "Red envelope (cash, no threshold)",
+        "kind": "cash",
+        "face_value": Decimal("8.88"),
+        "valid_days": 7,
+    },
+    {
         "code": "nuts-15-percent",
         "name": "15% off nuts (up to 20)",
         "kind": "percent",
@@ -183,6 +190,8 @@ class CampaignPlan:
     budget: Decimal = Decimal("50000.00")
     # A scheduled push: the local time of day its window opened (and it was pushed).
     pushed_at: time | None = None
+    # A red envelope: Campaign's envelope fields (envelope_kind, decay_*, random_*).
+    envelope: dict = field(default_factory=dict)
 
 
 CAMPAIGNS = (
@@ -241,29 +250,16 @@ CAMPAIGNS = (
         final_status=CampaignStatus.CANCELLED,
     ),
     CampaignPlan(
-        code="friday-dried-fruit",
-        name="Friday dried fruit drop",
-        segment="Gold dried-fruit fans on app or WeChat",
-        templates=("cherry-gift-box", "dried-fruit-28-get-4"),
-        channels=("app_push", "wechat_oa", "sms"),
-        trigger="scheduled_push",
-        opens_days=-2,
-        closes_days=12,
-        final_status=CampaignStatus.RUNNING,
-        holdout_share=Decimal("0.10"),
-        business_line="dried fruit",
-        # Late in the evening: SMS waits out its quiet hours until 08:00 (demo/shop.py).
-        pushed_at=time(22, 30),
-    ),
-    CampaignPlan(
         code="member-birthdays",
         name="Birthday treat for members",
         segment="Members",
         templates=("birthday-30",),
         channels=("app_push", "sms"),
         trigger="birthday",
-        opens_days=-30,
-        closes_days=335,
+        # Two months of birthdays: with the tests' 120 customers, 30 days held none of the
+        # treated members' birthdays on some dates.
+        opens_days=-60,
+        closes_days=305,
         final_status=CampaignStatus.RUNNING,
         business_line="membership",
         holdout_share=Decimal("0.10"),
@@ -291,6 +287,42 @@ CAMPAIGNS = (
         closes_days=28,
         final_status=CampaignStatus.DRAFT,
         business_line="membership",
+    ),
+    CampaignPlan(
+        code="friday-dried-fruit",
+        name="Friday dried fruit drop",
+        segment="Gold dried-fruit fans on app or WeChat",
+        templates=("cherry-gift-box", "dried-fruit-28-get-4"),
+        channels=("app_push", "wechat_oa", "sms"),
+        trigger="scheduled_push",
+        opens_days=-2,
+        closes_days=12,
+        final_status=CampaignStatus.RUNNING,
+        holdout_share=Decimal("0.10"),
+        business_line="dried fruit",
+        # Late in the evening: SMS waits out its quiet hours until 08:00 (demo/shop.py).
+        pushed_at=time(22, 30),
+    ),
+    CampaignPlan(
+        code="lucky-envelope",
+        name="Lucky red envelope on login",
+        segment="Everyone with an order",
+        templates=("envelope-cash",),
+        channels=("app_push", "homepage"),
+        trigger="login",
+        opens_days=-7,
+        closes_days=7,
+        final_status=CampaignStatus.RUNNING,
+        claims=300,
+        redeemed_share=0.2,
+        business_line="envelopes",
+        budget=Decimal("900.00"),
+        envelope={
+            "envelope_kind": "random",
+            "random_min": Decimal("0.50"),
+            "random_max": Decimal("8.88"),
+            "random_distribution": "mostly_low",
+        },
     ),
 )
 
@@ -388,6 +420,7 @@ def _stage_campaign(plan, *, segment, actor, now, history, summary) -> None:
             "stock": plan.stock,
             "budget": plan.budget,
             "holdout_share": plan.holdout_share,
+            **plan.envelope,
         },
         resources=[
             ResourceSpec(template=CouponTemplate.objects.get(code=code), quantity=1)
@@ -403,6 +436,7 @@ def _stage_campaign(plan, *, segment, actor, now, history, summary) -> None:
             campaign=campaign, actor=actor, now=min(now, opens - timedelta(days=1))
         )
         lifecycle.advance_campaigns(now=min(now, opens))
+    campaign.refresh_from_db()
     if plan.trigger == Trigger.SCHEDULED_PUSH and campaign.status == CampaignStatus.RUNNING:
         _push(campaign, opens=opens, summary=summary)
     if plan.claims:

@@ -6,6 +6,7 @@ the caller's as_of is the present (then unwindowed purchase conditions and lifec
 read the stored metric columns).
 """
 
+import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -394,5 +395,8 @@ def field_values(*, field: str, search: str = "", limit: int = FIELD_VALUES_LIMI
             )
             return [spelling for (spelling,) in cursor.fetchall()]
 
-    key = f"segments:field-values:{field}:{limit}:{search.casefold()}"
+    # The search text hashed: a key with spaces or control characters is refused by
+    # memcached (Django warns, CacheKeyWarning) and an overlong one too.
+    searched = hashlib.sha256(search.casefold().encode()).hexdigest()
+    key = f"segments:field-values:{field}:{limit}:{searched}"
     return cache.get_or_set(key, read, FIELD_VALUES_CACHE_SECONDS)

@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from campaigns.enums import (
     CLAIM_TRIGGERS,
+    AmountDistribution,
     CampaignStatus,
     CampaignType,
     ClaimRefusalReason,
@@ -22,6 +23,7 @@ from campaigns.enums import (
     CouponKind,
     CouponStatus,
     DeliveryState,
+    EnvelopeKind,
     MessageReason,
     MessageStatus,
     RedemptionRefusalReason,
@@ -363,6 +365,33 @@ class CampaignInputSerializer(serializers.Serializer):
         default=Campaign._meta.get_field("holdout_share").default,
         help_text="Share of the audience kept untreated for lift, from 0 to 0.999.",
     )
+    envelope_kind = serializers.ChoiceField(
+        choices=EnvelopeKind.choices,
+        required=False,
+        default=EnvelopeKind.NONE,
+        help_text="Red envelopes: shared (repeated claims decay) or random (amount drawn "
+        "per grant); blank for fixed coupons.",
+    )
+    decay_ratio = serializers.DecimalField(
+        max_digits=4, decimal_places=3, required=False, allow_null=True, default=None,
+        help_text="Shared envelope: the 2nd claim gets the amount times this (0 to 1).",
+    )  # fmt: skip
+    decay_floor = serializers.DecimalField(
+        max_digits=12, decimal_places=2, required=False, allow_null=True, default=None,
+        help_text="Shared envelope: the amount of the 3rd and later claims.",
+    )  # fmt: skip
+    random_min = serializers.DecimalField(
+        max_digits=12, decimal_places=2, required=False, allow_null=True, default=None,
+        help_text="Random envelope: the smallest amount.",
+    )  # fmt: skip
+    random_max = serializers.DecimalField(
+        max_digits=12, decimal_places=2, required=False, allow_null=True, default=None,
+        help_text="Random envelope: the largest amount.",
+    )  # fmt: skip
+    random_distribution = serializers.ChoiceField(
+        choices=AmountDistribution.choices, required=False, allow_blank=True, default="",
+        help_text="Random envelope: uniform, or mostly_low (small amounts often).",
+    )  # fmt: skip
     resources = CampaignResourceInputSerializer(
         many=True, required=False, help_text="The coupons one grant hands out."
     )
@@ -415,6 +444,12 @@ class CampaignSerializer(serializers.ModelSerializer):
             "spent",
             "budget_left",
             "holdout_share",
+            "envelope_kind",
+            "decay_ratio",
+            "decay_floor",
+            "random_min",
+            "random_max",
+            "random_distribution",
             # When the audience record was taken (SPEC §4); null until the campaign starts.
             "audience_recorded_at",
             "resources",
@@ -463,7 +498,7 @@ class MessageCountsSerializer(serializers.Serializer):
 
 
 class DeliveryRunSerializer(serializers.Serializer):
-    """A push run's progress (SPEC §5 deliveries)."""
+    """A push run's progress: its batches' counts and its messages."""
 
     id = serializers.IntegerField()
     state = serializers.ChoiceField(choices=DeliveryState.choices)

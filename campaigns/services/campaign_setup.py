@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from campaigns import locks
-from campaigns.enums import CampaignStatus
+from campaigns.enums import AmountDistribution, CampaignStatus, CouponKind, EnvelopeKind
 from campaigns.exceptions import CampaignActionRefused
 from campaigns.models import Campaign, CampaignResource, CouponTemplate
 from campaigns.services.changes import (
@@ -46,6 +46,12 @@ CAMPAIGN_FIELDS = (
     "stock",
     "budget",
     "holdout_share",
+    "envelope_kind",
+    "decay_ratio",
+    "decay_floor",
+    "random_min",
+    "random_max",
+    "random_distribution",
 )
 # A draft, and a scheduled campaign until it starts (SPEC §4), may change anything but its
 # code: the engine grants only while a campaign runs, so nobody holds its coupons yet. A
@@ -329,6 +335,7 @@ def check_campaign(*, campaign: Campaign, resources: Sequence[ResourceSpec]) -> 
     share = campaign.holdout_share
     if share is not None and not Decimal("0") <= share < Decimal("1"):
         errors["holdout_share"] = "Must be from 0% up to (not including) 100% of the audience."
+    errors.update(_envelope_problems(campaign, resources))
     templates = [resource.template.pk for resource in resources]
     if len(set(templates)) != len(templates):
         errors["resources"] = "Each coupon template may appear once; raise its quantity instead."
@@ -337,6 +344,32 @@ def check_campaign(*, campaign: Campaign, resources: Sequence[ResourceSpec]) -> 
     if errors:
         raise ValidationError(errors)
     campaign.full_clean()
+
+
+def _envelope_problems(campaign: Campaign, resources: Sequence[ResourceSpec]) -> dict[str, str]:
+    """A red envelope's settings (SPEC §4): a shared one decays from its cash coupon's face
+    value by a ratio to a floor; a random one draws in a range; each grants one cash coupon
+    (a draft may not have it yet: scheduling checks that, launch_problems)."""
+    errors: dict[str, str] = {}
+    kind = campaign.envelope_kind
+    if kind == EnvelopeKind.SHARED:
+        if campaign.decay_ratio is None or not Decimal("0") < campaign.decay_ratio <= 1:
+            errors["decay_ratio"] = "The second claim's share of the amount: above 0, up to 1."
+        if campaign.decay_floor is None or campaign.decay_floor <= 0:
+            errors["decay_floor"] = "The amount of the third and later claims: more than 0."
+    elif kind == EnvelopeKind.RANDOM:
+        low, high = campaign.random_min, campaign.random_max
+        if low is None or low <= 0:
+            errors["random_min"] = "The smallest amount: more than 0."
+        elif high is None or high < low:
+            errors["random_max"] = "The largest amount: at least the smallest."
+        if campaign.random_distribution not in AmountDistribution.values:
+            errors["random_distribution"] = "Choose how amounts are drawn in the range."
+    if kind and any(r.template.kind != CouponKind.CASH or r.quantity != 1 for r in resources):
+        errors["resources"] = "A red envelope grants one cash coupon (quantity 1) per claim."
+    if kind and len(resources) > 1:
+        errors["resources"] = "A red envelope grants one cash coupon (quantity 1) per claim."
+    return errors
 
 
 def _check_editable(campaign: Campaign, touched: list[str]) -> None:

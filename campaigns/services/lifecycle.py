@@ -48,9 +48,15 @@ def launch_problems(*, campaign: Campaign, now: datetime) -> list[str]:
             f"the claim window ended at {operator_time(campaign.claim_ends_at)}, "
             "which is in the past"
         )
+    if campaign.envelope_kind and (
+        len(resources) != 1 or resources[0].template.kind != "cash" or resources[0].quantity != 1
+    ):
+        problems.append("a red envelope grants exactly one cash coupon (quantity 1) per claim")
     if resources:
         coupons_per_grant = sum(resource.quantity for resource in resources)
         cost_per_grant = sum(r.template.budget_cost * r.quantity for r in resources)
+        if campaign.envelope_kind == "random" and campaign.random_max is not None:
+            cost_per_grant = campaign.random_max
         if campaign.budget < cost_per_grant:
             problems.append(
                 f"the budget {campaign.budget} is below the cost of one grant ({cost_per_grant})"

@@ -5,7 +5,6 @@ from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
-from django.utils import timezone
 
 from campaigns.channel_backends import DeliveryError, OutgoingMessage, backend_for
 from campaigns.enums import CouponStatus, MessageStatus
@@ -55,7 +54,10 @@ def send_due_messages(
                 code = message.channel.code
                 backend = backends.get(code) or backends.setdefault(code, backend_for(code))
                 sent += _send(
-                    message, backend, coupons.get((message.campaign_id, message.customer_id), ())
+                    message,
+                    backend,
+                    coupons.get((message.campaign_id, message.customer_id), ()),
+                    now=now,
                 )
             Message.objects.bulk_update(
                 chunk, ["status", "sent_at", "failed_at", "attempts", "last_error"]
@@ -69,7 +71,7 @@ def send_due_messages(
             return sent
 
 
-def _send(message: Message, backend, coupons: tuple[str, ...]) -> int:
+def _send(message: Message, backend, coupons: tuple[str, ...], *, now: datetime) -> int:
     outgoing = OutgoingMessage(
         message_id=message.pk,
         campaign=message.campaign.code,
@@ -86,11 +88,11 @@ def _send(message: Message, backend, coupons: tuple[str, ...]) -> int:
         backend.send(outgoing, record_failure)
     except DeliveryError:
         message.status = MessageStatus.FAILED
-        message.failed_at = timezone.now()
+        message.failed_at = now
         return 0
     message.attempts += 1
     message.status = MessageStatus.SENT
-    message.sent_at = timezone.now()
+    message.sent_at = now
     return 1
 
 

@@ -137,6 +137,8 @@ DECLARE
     v_coupon_count integer;
     v_template_ids bigint[];
     v_cost numeric;
+    v_amount numeric;  -- a red envelope's amount for this grant; NULL for fixed coupons
+    v_draw double precision;
     v_max_unused integer;
     v_min_hours integer;
     v_unused integer;
@@ -294,6 +296,26 @@ BEGIN
         INTO v_coupon_count, v_cost, v_template_ids
         FROM campaigns_campaignresource r JOIN campaigns_coupontemplate t ON t.id = r.template_id
         WHERE r.campaign_id = v_campaign.id;
+        -- Red envelopes (one cash coupon per grant, checked at launch): the amount decays
+        -- with the customer's grants so far in the campaign (shared), or is drawn in the
+        -- configured range (random); it is the grant's cost, so the budget check below and
+        -- the conditional UPDATE hold the budget exactly under concurrency.
+        IF v_campaign.envelope_kind = 'shared' THEN
+            v_amount := CASE coalesce(v_counter.total_grants, 0)
+                WHEN 0 THEN v_cost
+                WHEN 1 THEN greatest(round(v_cost * v_campaign.decay_ratio, 2), 0.01)
+                ELSE least(v_campaign.decay_floor, v_cost) END;
+            v_cost := v_amount;
+        ELSIF v_campaign.envelope_kind = 'random' THEN
+            v_draw := random();
+            IF v_campaign.random_distribution = 'mostly_low' THEN
+                -- Triangular, its mode at the minimum: the inverse of its distribution.
+                v_draw := 1 - sqrt(1 - v_draw);
+            END IF;
+            v_amount := round(v_campaign.random_min
+                + (v_campaign.random_max - v_campaign.random_min) * v_draw::numeric, 2);
+            v_cost := v_amount;
+        END IF;
         v_grants_today := CASE WHEN v_counter.day = p_today THEN v_counter.day_grants ELSE 0 END;
         IF v_grants_today >= v_campaign.daily_limit_per_customer THEN
             v_reason := 'daily_limit';
@@ -403,7 +425,7 @@ BEGIN
                     CASE WHEN t.valid_days IS NOT NULL
                          THEN p_now + t.valid_days * interval '24 hours'
                          ELSE t.valid_until END,
-                    t.face_value, t.threshold, NULL, '', 0, ''
+                    coalesce(v_amount, t.face_value), t.threshold, NULL, '', 0, ''
                 FROM campaigns_campaignresource r
                 JOIN campaigns_coupontemplate t ON t.id = r.template_id
                 CROSS JOIN LATERAL generate_series(1, r.quantity) AS copy(number)

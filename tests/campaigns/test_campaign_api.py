@@ -283,6 +283,12 @@ def test_create_campaign_as_a_draft(
         "spent": "0.00",
         "budget_left": "5000.00",
         "holdout_share": "0.100",
+        "envelope_kind": "",
+        "decay_ratio": None,
+        "decay_floor": None,
+        "random_min": None,
+        "random_max": None,
+        "random_distribution": "",
         "audience_recorded_at": None,
         "resources": [
             {"template": "t1", "template_name": "10 off 50", "kind": "cash", "quantity": 1}

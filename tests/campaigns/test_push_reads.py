@@ -97,7 +97,7 @@ def test_the_campaign_page_shows_the_push_the_messages_per_channel_the_reasons_a
         ("suppressed", "no_consent"),
     ]
     redemptions = page[page.index('id="redemptions"') :]
-    assert "<strong>1</strong> coupons redeemed" in redemptions
+    assert "<strong>1</strong> coupon redeemed" in redemptions
     assert "ORD-1" in redemptions
 
 

@@ -403,8 +403,9 @@ def test_customer_360_runs_a_fixed_number_of_queries(
         )
 
     # when / then: session, user, role, 2 permission lookups, customer, 5 prefetches, items,
-    # and the coupons section's customer look-up, latest coupons and count
-    with django_assert_max_num_queries(15):
+    # the coupons section's customer look-up, latest coupons and count, and the messages
+    # section's three likewise
+    with django_assert_max_num_queries(18):
         response = marketer_client.get(reverse("customer-detail", args=["C42"]))
     assert len(response.context["customer"].latest_orders) == 20
     assert len(response.context["customer"].latest_events) == 30

@@ -8,6 +8,7 @@ import json
 import re
 import shlex
 from datetime import timedelta
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -16,7 +17,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from campaigns.models import Campaign, Coupon, Grant, Redemption
+from campaigns.models import Campaign, Coupon, Grant, Message, Redemption
 from crm.models import Customer, Order
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -49,7 +50,7 @@ def test_the_demo_has_campaigns_in_every_status_with_grants_redemptions_and_a_re
     assert statuses == {
         "draft": 1,
         "scheduled": 1,
-        "running": 3,
+        "running": 5,
         "paused": 1,
         "finished": 1,
         "cancelled": 1,
@@ -67,7 +68,7 @@ def test_the_demo_has_campaigns_in_every_status_with_grants_redemptions_and_a_re
     for campaign in Campaign.objects.exclude(status__in=["draft", "scheduled", "cancelled"]):
         # Counters written by the engine agree with the rows it wrote.
         assert campaign.issued_count == Coupon.objects.filter(campaign=campaign).count()
-    # The birthday campaign granted the members born in its 30 days so far, once each.
+    # The birthday campaign granted the members born in its 60 days so far, once each.
     birthdays = Grant.objects.filter(campaign__trigger="birthday")
     assert birthdays.exists()
     assert all(
@@ -82,6 +83,24 @@ def test_the_demo_has_campaigns_in_every_status_with_grants_redemptions_and_a_re
     gifted = Grant.objects.filter(campaign=welcome).select_related("customer")
     assert gifted.exists()
     assert all(grant.customer.first_order_at >= welcome.claim_starts_at for grant in gifted)
+    # The Friday push reached its whole audience: each treated member granted once, one
+    # message per member and channel, the SMS sent after the quiet hours (22:30 -> 08:00).
+    push = Campaign.objects.get(trigger="scheduled_push", status="running")
+    treated = set(push.audience.filter(treated=True).values_list("customer_id", flat=True))
+    assert treated
+    assert sorted(Grant.objects.filter(campaign=push).values_list("customer_id", flat=True)) == (
+        sorted(treated)
+    )
+    assert Message.objects.filter(campaign=push).count() == 3 * len(treated)
+    sms = Message.objects.filter(campaign=push, channel__code="sms", status="sent")
+    assert sms.exists()
+    assert {timezone.localtime(m.sent_at).hour for m in sms} == {8}
+    # The random red envelope drew amounts in its range, within its budget.
+    envelope = Campaign.objects.get(code="lucky-envelope")
+    amounts = list(Coupon.objects.filter(campaign=envelope).values_list("face_value", flat=True))
+    assert len(set(amounts)) > 10
+    assert all(Decimal("0.50") <= amount <= Decimal("8.88") for amount in amounts)
+    assert envelope.spent == sum(amounts) <= envelope.budget
     scheduled = Campaign.objects.get(status="scheduled")
     assert started + timedelta(minutes=3) <= scheduled.claim_starts_at
     assert scheduled.claim_starts_at <= timezone.now() + timedelta(minutes=3)

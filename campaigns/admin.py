@@ -229,7 +229,10 @@ class CampaignAdmin(admin.ModelAdmin):
     record = ("created_by", "updated_by", "created_at", "updated_at")
     fieldsets = (
         (None, {"fields": ("code", "name", "status", "business_line", "campaign_type")}),
-        ("Audience", {"fields": ("segment", "cities", "holdout_share")}),
+        (
+            "Audience",
+            {"fields": ("segment", "cities", "holdout_share", "members_only", "member_tiers")},
+        ),
         (
             "Red envelope",
             {

@@ -240,6 +240,16 @@ class CampaignForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="Where the campaign reaches customers; needed before scheduling.",
     )
+    members_only = forms.BooleanField(
+        required=False,
+        label="Members only",
+        help_text="A member incentive: only loyalty members of the segment are granted.",
+    )
+    member_tiers = forms.CharField(
+        required=False,
+        label="Member tiers",
+        help_text="Only these tiers (picked from the customers' tiers); empty: any member.",
+    )
     envelope_kind = forms.ChoiceField(
         choices=EnvelopeKind.choices,
         required=False,
@@ -284,6 +294,7 @@ class CampaignForm(forms.Form):
         self.fields["business_line"].widget.attrs["list"] = "business-lines"
         # The engine compares the scope with the customer's city.
         pick_list(self.fields["cities"].widget, "customer_city")
+        pick_list(self.fields["member_tiers"].widget, "member_tier")
         if editable is not None:
             for name, field in self.fields.items():
                 if name not in editable:
@@ -299,6 +310,8 @@ class CampaignForm(forms.Form):
             "segment": campaign.segment_id,
             "cities": _joined(campaign.cities),
             "holdout_percent": (campaign.holdout_share * 100).quantize(HOLDOUT_STEP),
+            "members_only": campaign.members_only,
+            "member_tiers": _joined(campaign.member_tiers),
             "claim_starts_at": campaign.claim_starts_at,
             "claim_ends_at": campaign.claim_ends_at,
             "daily_limit_per_customer": campaign.daily_limit_per_customer,
@@ -334,6 +347,8 @@ class CampaignForm(forms.Form):
                 "limit_per_customer",
                 "stock",
                 "budget",
+                "members_only",
+                "member_tiers",
                 *ENVELOPE_FIELDS,
             )
             if not self.fields[name].disabled

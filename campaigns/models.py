@@ -133,6 +133,10 @@ class Campaign(TimeStampedModel):
     # Written only by the claim engine, with conditional F() updates under the row lock.
     issued_count = models.PositiveIntegerField(default=0)
     spent = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    # Member incentives: the audience limited to loyalty members, or to these tiers (a tier
+    # implies a member); checked by the claim engine with the segment.
+    members_only = models.BooleanField(default=False)
+    member_tiers = models.JSONField(default=list, blank=True)
     # Share of the audience deliberately not treated, for lift (0 = no holdout).
     holdout_share = models.DecimalField(max_digits=4, decimal_places=3, default=Decimal("0"))
     # Red envelopes (envelope_kind; SPEC §4): the amount of each grant, decided by the

@@ -66,6 +66,7 @@ VALUE_SOURCES: dict[str, tuple[type, str]] = {
     "store": (Order, "store"),
     "city": (Order, "city"),
     "customer_city": (Customer, "city"),
+    "member_tier": (Customer, "member_tier"),
 }
 # How many values a pick list offers, most frequent first (the search narrows them).
 VALUES_LIMIT = 200
@@ -351,6 +352,19 @@ def holdout_sql(*, campaign: Campaign, customer_pk: str) -> tuple[str, list]:
         f"(%s > 0 AND campaigns_holdout_draw(%s, {customer_pk}) < %s)",
         [campaign.holdout_share, campaign.pk, campaign.holdout_share * HOLDOUT_DRAWS],
     )
+
+
+def members_of_campaign(queryset: QuerySet[Customer], campaign: Campaign) -> QuerySet[Customer]:
+    """`queryset` limited to the campaign's members or tiers (member incentives), as the
+    claim engine limits a claim: a member, of one of the tiers when some are set (trimmed,
+    whatever their case)."""
+    if not campaign.members_only and not campaign.member_tiers:
+        return queryset
+    queryset = queryset.filter(is_member=True)
+    if campaign.member_tiers:
+        tiers = [tier.strip().lower() for tier in campaign.member_tiers]
+        queryset = queryset.alias(tier_code=Lower(Trim("member_tier"))).filter(tier_code__in=tiers)
+    return queryset
 
 
 def is_in_holdout(*, campaign: Campaign, customer: Customer) -> bool:

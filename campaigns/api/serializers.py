@@ -365,6 +365,15 @@ class CampaignInputSerializer(serializers.Serializer):
         default=Campaign._meta.get_field("holdout_share").default,
         help_text="Share of the audience kept untreated for lift, from 0 to 0.999.",
     )
+    members_only = serializers.BooleanField(
+        required=False, default=False, help_text="Member incentive: only loyalty members."
+    )
+    member_tiers = serializers.ListField(
+        child=serializers.CharField(max_length=40, allow_blank=True),
+        required=False,
+        default=list,
+        help_text="Member incentive: only members of these tiers (e.g. gold); empty: any.",
+    )
     envelope_kind = serializers.ChoiceField(
         choices=EnvelopeKind.choices,
         required=False,
@@ -444,6 +453,8 @@ class CampaignSerializer(serializers.ModelSerializer):
             "spent",
             "budget_left",
             "holdout_share",
+            "members_only",
+            "member_tiers",
             "envelope_kind",
             "decay_ratio",
             "decay_floor",

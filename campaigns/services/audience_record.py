@@ -12,7 +12,7 @@ from datetime import datetime
 from django.db import connection
 
 from campaigns.models import Campaign
-from campaigns.selectors import holdout_sql
+from campaigns.selectors import holdout_sql, members_of_campaign
 from crm.models import Customer
 from segments.rules import RuleError
 from segments.selectors import segment_audience
@@ -35,7 +35,9 @@ def record_audience(*, campaign: Campaign, now: datetime) -> int:
         # (not_in_audience) until the segment is fixed, and those who then claim join.
         return 0
     members, params = (
-        Customer.objects.filter(audience.membership(as_of=now, as_of_is_now=True))
+        members_of_campaign(
+            Customer.objects.filter(audience.membership(as_of=now, as_of_is_now=True)), campaign
+        )
         .order_by()
         .values("pk")
         .query.sql_with_params()

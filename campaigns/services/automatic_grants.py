@@ -22,7 +22,7 @@ from django.db.models.functions import Concat
 from campaigns.enums import CampaignStatus
 from campaigns.exceptions import ClaimRefused
 from campaigns.models import Campaign, Grant
-from campaigns.selectors import holdout_sql
+from campaigns.selectors import holdout_sql, members_of_campaign
 from campaigns.services.claims import claim_coupon
 from crm.models import Customer
 from segments.rules import RuleError
@@ -95,8 +95,9 @@ def _due(campaign: Campaign, *, condition: Q, key_prefix: str, now: datetime) ->
         campaign=campaign,
         idempotency_key=Concat(Value(key_prefix), OuterRef("customer_id")),
     )
-    customers = Customer.objects.filter(
-        condition, audience.membership(as_of=now, as_of_is_now=True)
+    customers = members_of_campaign(
+        Customer.objects.filter(condition, audience.membership(as_of=now, as_of_is_now=True)),
+        campaign,
     ).exclude(Exists(granted))
     if campaign.holdout_share > 0:
         held_out, params = holdout_sql(campaign=campaign, customer_pk="crm_customer.id")

@@ -46,6 +46,8 @@ CAMPAIGN_FIELDS = (
     "stock",
     "budget",
     "holdout_share",
+    "members_only",
+    "member_tiers",
     "envelope_kind",
     "decay_ratio",
     "decay_floor",
@@ -396,8 +398,9 @@ def _check_editable(campaign: Campaign, touched: list[str]) -> None:
 
 def _campaign_values(fields: Mapping[str, Any]) -> dict[str, Any]:
     values = with_model_scale(Campaign, fields)
-    if "cities" in values:
-        values["cities"] = clean_list(values["cities"])
+    for name in ("cities", "member_tiers"):
+        if name in values:
+            values[name] = clean_list(values[name])
     return values
 
 

@@ -127,6 +127,8 @@ DECLARE
     v_campaign campaigns_campaign%ROWTYPE;
     v_customer_id bigint;
     v_customer_city text;
+    v_is_member boolean;
+    v_member_tier text;
     v_channel_id bigint;
     v_segment_name text;
     v_treated boolean;
@@ -167,7 +169,8 @@ BEGIN
         RETURN NEXT;
         RETURN;
     END IF;
-    SELECT c.id, c.city INTO v_customer_id, v_customer_city
+    SELECT c.id, c.city, c.is_member, c.member_tier
+    INTO v_customer_id, v_customer_city, v_is_member, v_member_tier
     FROM crm_customer c WHERE c.customer_id = p_customer;
     IF NOT FOUND THEN
         outcome := 'unknown';
@@ -247,6 +250,26 @@ BEGIN
             SELECT s.name INTO v_segment_name FROM segments_segment s WHERE s.id = v_campaign.segment_id;
             v_reason := 'not_in_audience';
             v_detail := format('customer %s is not in segment %s', p_customer, quote_literal(v_segment_name));
+            EXIT decide;
+        END IF;
+        -- Member incentives (SPEC §4): an audience limited to members, or to some tiers
+        -- (compared as tiers are typed: trimmed, whatever their case).
+        IF (v_campaign.members_only OR jsonb_array_length(v_campaign.member_tiers) > 0)
+           AND NOT coalesce(v_is_member, FALSE) THEN
+            v_reason := 'not_in_audience';
+            v_detail := format('customer %s is not a member; the campaign is for members only',
+                p_customer);
+            EXIT decide;
+        END IF;
+        IF jsonb_array_length(v_campaign.member_tiers) > 0
+           AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(v_campaign.member_tiers) AS t(tier)
+                           WHERE lower(btrim(t.tier)) = lower(btrim(v_member_tier))) THEN
+            v_reason := 'not_in_audience';
+            v_detail := format('member tier %s is not one of the campaign''s tiers %s',
+                CASE WHEN coalesce(v_member_tier, '') = '' THEN '(none)'
+                     ELSE quote_literal(v_member_tier) END,
+                (SELECT string_agg(tier, ', ' ORDER BY position)
+                 FROM jsonb_array_elements_text(v_campaign.member_tiers) WITH ORDINALITY AS t(tier, position)));
             EXIT decide;
         END IF;
         v_treated := NOT (v_campaign.holdout_share > 0

@@ -283,6 +283,8 @@ def test_create_campaign_as_a_draft(
         "spent": "0.00",
         "budget_left": "5000.00",
         "holdout_share": "0.100",
+        "members_only": False,
+        "member_tiers": [],
         "envelope_kind": "",
         "decay_ratio": None,
         "decay_floor": None,

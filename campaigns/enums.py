@@ -41,11 +41,12 @@ class Trigger(models.TextChoices):
     SELF = "self", "Customer clicks claim"
     BIRTHDAY = "birthday", "Birthday (granted by OpsCRM)"
     FIRST_ORDER = "first_order", "First paid order (granted by OpsCRM)"
+    REFERRAL = "referral", "Referral, both sides (granted by OpsCRM)"
 
 
 # Triggers OpsCRM fires itself (SPEC §4 playbooks): the claims API refuses them, so a
 # birthday gift cannot be claimed on any other day or twice a year.
-AUTOMATIC_TRIGGERS = frozenset({Trigger.BIRTHDAY, Trigger.FIRST_ORDER})
+AUTOMATIC_TRIGGERS = frozenset({Trigger.BIRTHDAY, Trigger.FIRST_ORDER, Trigger.REFERRAL})
 # The triggers a claim may come with.
 CLAIM_TRIGGERS = [
     (value, label) for value, label in Trigger.choices if value not in AUTOMATIC_TRIGGERS
@@ -149,5 +150,6 @@ class EnvelopeKind(models.TextChoices):
 
 
 class AmountDistribution(models.TextChoices):
+    NONE = "", "—"
     UNIFORM = "uniform", "Uniform: every amount in the range as likely"
     MOSTLY_LOW = "mostly_low", "Mostly low: small amounts often, large ones rarely"

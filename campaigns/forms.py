@@ -272,7 +272,7 @@ class CampaignForm(forms.Form):
         required=False, min_value=Decimal("0.01"), decimal_places=2, label="Largest amount"
     )
     random_distribution = forms.ChoiceField(
-        choices=[("", "—"), *AmountDistribution.choices], required=False, label="Amounts drawn"
+        choices=AmountDistribution.choices, required=False, label="Amounts drawn"
     )
 
     # Service error keys that are named differently on this form.

@@ -110,6 +110,10 @@ class CouponTemplate(TimeStampedModel):
         return self.max_discount if self.kind == CouponKind.PERCENT else self.face_value
 
 
+# The distributions a random envelope draws with (AmountDistribution.NONE is for the others).
+DRAWN = [AmountDistribution.UNIFORM, AmountDistribution.MOSTLY_LOW]
+
+
 class Campaign(TimeStampedModel):
     code = models.SlugField(max_length=40, unique=True)
     name = models.CharField(max_length=120)
@@ -178,7 +182,12 @@ class Campaign(TimeStampedModel):
             models.CheckConstraint(
                 condition=~Q(envelope_kind="random")
                 | Q(random_min__gt=0, random_max__gte=F("random_min"))
-                & Q(random_distribution__in=AmountDistribution.values),
+                & Q(
+                    random_distribution__in=[
+                        AmountDistribution.UNIFORM,
+                        AmountDistribution.MOSTLY_LOW,
+                    ]
+                ),
                 name="campaign_random_envelope_configured",
             ),
             _in_choices("campaign_type", CampaignType, "campaign_type_valid"),

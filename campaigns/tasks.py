@@ -10,6 +10,7 @@ from campaigns.services import (
     lifecycle,
     push_delivery,
     redemptions,
+    referral_gifts,
 )
 
 
@@ -59,3 +60,11 @@ def deliver_push_batch_task(self, batch_id: int) -> str:
 def sweep_pushes_task() -> dict[str, int]:
     """Re-send lost push batches, send due messages, finish pushes (beat: every 30 s)."""
     return push_delivery.sweep_pushes(now=timezone.now())
+
+
+@shared_task
+def grant_referral_gifts_task() -> dict:
+    """Grant both sides' gifts of the referrals recorded since each referral campaign
+    started (beat: every minute; each side once per referral)."""
+    run = referral_gifts.grant_referral_gifts(now=timezone.now())
+    return {"granted": run.granted, "refused": dict(run.refused)}

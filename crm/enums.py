@@ -82,6 +82,7 @@ class ImportKind(models.TextChoices):
     ORDERS = "orders", "Orders"
     ORDER_ITEMS = "order_items", "Order items"
     EVENTS = "events", "Behaviour events"
+    REFERRALS = "referrals", "Referrals"
 
 
 class ImportRefusalReason(models.TextChoices):

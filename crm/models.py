@@ -223,6 +223,27 @@ class OrderItem(TimeStampedModel):
         return f"{self.order_id}:{self.sku}"
 
 
+class Referral(TimeStampedModel):
+    """A customer who referred another (the referral-gift playbook, SPEC §4): recorded
+    through the API and CSV imports; a referee is referred once, by the first referrer."""
+
+    referrer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="referrals_made")
+    referee = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="referred_by")
+    referred_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-referred_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(referrer=models.F("referee")), name="referral_not_oneself"
+            )
+        ]
+        indexes = [models.Index(fields=["referred_at"], name="referral_referred_at")]
+
+    def __str__(self) -> str:
+        return f"{self.referrer_id} -> {self.referee_id}"
+
+
 class BehaviourEvent(TimeStampedModel):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=EventKind.choices)

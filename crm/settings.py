@@ -312,6 +312,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "campaigns.tasks.grant_first_order_gifts_task",
         "schedule": crontab(),
     },
+    # Every minute: referral gifts of the referrals the API and imports recorded since.
+    "grant-referral-gifts": {
+        "task": "campaigns.tasks.grant_referral_gifts_task",
+        "schedule": crontab(),
+    },
     # Every 30 seconds: re-send push batches no worker holds long after their last send
     # (a killed worker, a lost queue), send messages whose quiet hours ended, finish pushes.
     "sweep-pushes": {

@@ -253,9 +253,9 @@ class CouponTemplateInputSerializer(serializers.Serializer):
         help_text="Relative validity in days after the claim; or give valid_from/valid_until.",
     )
     cost_bearer = serializers.ChoiceField(choices=CostBearer.choices, default=CostBearer.PLATFORM)
-    partner = serializers.SlugRelatedField(
-        slug_field="code",
-        queryset=Channel.objects.all(),
+    partner = _code_field(
+        "partner channel",
+        Channel.objects.filter(kind="partner"),
         required=False,
         allow_null=True,
         default=None,

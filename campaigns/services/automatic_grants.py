@@ -87,21 +87,32 @@ def first_channel(campaign: Campaign) -> str | None:
 def _due(campaign: Campaign, *, condition: Q, key_prefix: str, now: datetime) -> list[str]:
     """customer_ids meeting `condition`, in the audience and treated, without this
     occasion's grant yet."""
-    try:
-        audience = segment_audience(segment=campaign.segment)
-    except RuleError:
-        return []  # rules that no longer validate admit nobody (the engine would refuse)
+    customers = eligible_customers(campaign, condition=condition, now=now)
+    if customers is None:
+        return []
     granted = Grant.objects.filter(
         campaign=campaign,
         idempotency_key=Concat(Value(key_prefix), OuterRef("customer_id")),
     )
+    customers = customers.exclude(Exists(granted))
+    return list(customers.order_by("customer_id").values_list("customer_id", flat=True))
+
+
+def eligible_customers(campaign: Campaign, *, condition: Q, now: datetime):
+    """The customers meeting `condition` that the campaign's engine would grant at `now`
+    as far as who they are goes: in the audience (segment, members or tiers) and treated;
+    None when the segment's rules no longer validate (the engine would refuse everyone)."""
+    try:
+        audience = segment_audience(segment=campaign.segment)
+    except RuleError:
+        return None
     customers = members_of_campaign(
         Customer.objects.filter(condition, audience.membership(as_of=now, as_of_is_now=True)),
         campaign,
-    ).exclude(Exists(granted))
+    )
     if campaign.holdout_share > 0:
         held_out, params = holdout_sql(campaign=campaign, customer_pk="crm_customer.id")
         customers = customers.alias(
             held_out=RawSQL(held_out, params, output_field=BooleanField())  # noqa: S611 - fixed SQL
         ).filter(held_out=False)
-    return list(customers.order_by("customer_id").values_list("customer_id", flat=True))
+    return customers

@@ -365,7 +365,10 @@ def _envelope_problems(campaign: Campaign, resources: Sequence[ResourceSpec]) ->
             errors["random_min"] = "The smallest amount: more than 0."
         elif high is None or high < low:
             errors["random_max"] = "The largest amount: at least the smallest."
-        if campaign.random_distribution not in AmountDistribution.values:
+        if campaign.random_distribution not in (
+            AmountDistribution.UNIFORM,
+            AmountDistribution.MOSTLY_LOW,
+        ):
             errors["random_distribution"] = "Choose how amounts are drawn in the range."
     if kind and any(r.template.kind != CouponKind.CASH or r.quantity != 1 for r in resources):
         errors["resources"] = "A red envelope grants one cash coupon (quantity 1) per claim."

@@ -9,4 +9,5 @@ urlpatterns = [
     path("orders/bulk/", views.OrderBulkIngestView.as_view(), name="order-bulk"),
     path("order-items/bulk/", views.OrderItemBulkIngestView.as_view(), name="order-item-bulk"),
     path("events/bulk/", views.EventBulkIngestView.as_view(), name="event-bulk"),
+    path("referrals/bulk/", views.ReferralBulkIngestView.as_view(), name="referral-bulk"),
 ]

@@ -197,6 +197,32 @@ class EventBulkIngestView(BulkIngestView):
     kind = ImportKind.EVENTS
 
 
+@extend_schema(
+    summary="Record referrals",
+    description="Who referred whom, for the referral-gift playbook: `referrer` and "
+    "`referee` are known customers' customer_ids, `referred_at` when the referee signed up "
+    "through the referral (ISO 8601, from 1970-01-01 to one day after now). A referee is "
+    "referred once: the first referral stands; the same one again is unchanged, another "
+    f"referrer is refused naming the one on record. {_ITEM_REFUSALS}",
+    request=BulkIngestInputSerializer,
+    responses=_RESPONSES,
+    examples=_examples(
+        "referrals",
+        [
+            {
+                "referrer": "C000123",
+                "referee": "C000456",
+                "referred_at": "2026-11-28T10:00:00+08:00",
+            },
+            {"referrer": "C000123", "referee": "C000123", "referred_at": "2026-11-28"},
+        ],
+        'referrer "C000123" cannot refer themself',
+    ),
+)
+class ReferralBulkIngestView(BulkIngestView):
+    kind = ImportKind.REFERRALS
+
+
 # One customer ------------------------------------------------------------------------------
 
 NO_CUSTOMER = "No customer with this id."

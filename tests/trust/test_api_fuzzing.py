@@ -74,7 +74,7 @@ def shop(db):
 # A marketer may call every operation; an integration token only the shop's and the data
 # pipeline's (ingest, claims, redemptions, customer reads): elsewhere it gets 403 whatever it
 # sends, which test_role_matrix covers, so fuzzing those would only spend the time bound.
-INTEGRATION_PATHS = r"^/api/v1/(claims|redemptions|customers|orders|order-items|events)/"
+INTEGRATION_PATHS = r"^/api/v1/(claims|redemptions|customers|orders|order-items|events|referrals)/"
 
 
 @pytest.fixture

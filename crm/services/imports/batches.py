@@ -18,7 +18,7 @@ from crm.core.models import Job
 from crm.enums import ImportKind
 from crm.services import identities
 from crm.services.erasure import PERSONAL_IMPORT_COLUMNS
-from crm.services.imports import customers, events, orders, reports
+from crm.services.imports import customers, events, orders, referrals, reports
 from crm.services.imports.layouts import Plan
 from crm.services.imports.results import BatchOutcome
 from crm.services.imports.staging import REFERENCE_COLUMNS, PreparedBatch, Staging, stage
@@ -35,12 +35,14 @@ _PREPARES = {
     ImportKind.ORDERS: orders.prepare_orders,
     ImportKind.ORDER_ITEMS: orders.prepare_order_items,
     ImportKind.EVENTS: events.prepare_events,
+    ImportKind.REFERRALS: referrals.prepare_referrals,
 }
 _STORES = {
     ImportKind.CUSTOMERS: customers.store_customers,
     ImportKind.ORDERS: orders.store_orders,
     ImportKind.ORDER_ITEMS: orders.store_order_items,
     ImportKind.EVENTS: events.store_events,
+    ImportKind.REFERRALS: referrals.store_referrals,
 }
 
 

@@ -154,6 +154,15 @@ LAYOUTS: dict[str, Layout] = {
             Column("unit_price", cells.amount(OrderItem, "unit_price"), True),
         ),
     ),
+    # A referral (the referral-gift playbook): who referred whom, when; both known customers.
+    ImportKind.REFERRALS: Layout(
+        kind=ImportKind.REFERRALS,
+        columns=(
+            Column("referrer", cells.text(_length(Customer, "customer_id")), True),
+            Column("referee", cells.text(_length(Customer, "customer_id")), True),
+            Column("referred_at", cells.MOMENT, True, bounds=cells.moment_bounds),
+        ),
+    ),
     ImportKind.EVENTS: Layout(
         kind=ImportKind.EVENTS,
         columns=(

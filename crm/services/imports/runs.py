@@ -215,6 +215,7 @@ _TABLES_OF_KIND = {
     "orders": ("crm_order",),
     "order_items": ("crm_orderitem",),
     "events": ("crm_behaviourevent",),
+    "referrals": ("crm_referral",),
 }
 
 

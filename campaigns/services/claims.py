@@ -293,7 +293,7 @@ def claim_batch(
                 WITH members AS ({members_sql})
                 SELECT * FROM campaigns_claim_batch(
                     %s, %s::text[], %s::text[], %s::text[],
-                    ARRAY(SELECT EXISTS (SELECT 1 FROM members m WHERE m.customer_id = t.c)
+                    ARRAY(SELECT t.c IN (SELECT m.customer_id FROM members m)
                           FROM unnest(%s::text[]) WITH ORDINALITY AS t (c, n) ORDER BY t.n),
                     %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 """,

@@ -14,6 +14,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -79,6 +80,15 @@ def wait_until(condition, *, timeout: float, every: float = 0.05) -> None:
     pytest.fail(f"not reached within {timeout} s")
 
 
+def granting_a_batch(campaign) -> bool:
+    """Whether a worker is inside one of the push's batches: it holds the batch's row lock
+    from its first statement to its commit (the lock the sweeper skips)."""
+    with transaction.atomic():
+        pending = DeliveryBatch.objects.filter(run__campaign=campaign, state="pending")
+        free = pending.select_for_update(skip_locked=True).values_list("pk", flat=True)
+        return len(list(free)) < pending.count()
+
+
 def done_batches(campaign) -> int:
     return DeliveryBatch.objects.filter(run__campaign=campaign, state="done").count()
 
@@ -120,12 +130,17 @@ def test_a_worker_pushes_to_a_few_thousand_customers(
 
 
 def test_a_worker_killed_mid_push_and_restarted_grants_everyone_exactly_once(
-    celery_broker, push, audience, settings
+    celery_broker, push, audience, settings, request
 ):
-    # given a worker that has done a third of the push's batches
+    # given a worker that has done a third of the push's batches and is inside the next
     worker = spawn_celery_worker("doomed")
+    request.addfinalizer(lambda: worker.poll() is None and stop_celery_worker(worker))
     campaign = push()
-    wait_until(lambda: done_batches(campaign) >= 10, timeout=120, every=0.01)
+    wait_until(
+        lambda: done_batches(campaign) >= 10 and granting_a_batch(campaign),
+        timeout=120,
+        every=0.005,
+    )
 
     # when it is killed with SIGKILL mid-batch, and a new worker starts
     os.kill(worker.pid, signal.SIGKILL)

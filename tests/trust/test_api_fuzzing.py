@@ -74,7 +74,15 @@ def shop(db):
 # A marketer may call every operation; an integration token only the shop's and the data
 # pipeline's (ingest, claims, redemptions, customer reads): elsewhere it gets 403 whatever it
 # sends, which test_role_matrix covers, so fuzzing those would only spend the time bound.
-INTEGRATION_PATHS = r"^/api/v1/(claims|redemptions|customers|orders|order-items|events|referrals)/"
+# A customer's messages are fuzzed in the marketer's run only: in this one, schemathesis's
+# coverage phase for that operation crashes the fuzzer itself ("SystemError: AST
+# constructor recursion depth mismatch" from CPython 3.11.7's ast.parse, inside
+# Hypothesis's lambda descriptions), never reaching the server. The integration role's
+# access to it is tested in tests/campaigns/test_push_reads.py.
+INTEGRATION_PATHS = (
+    r"^/api/v1/(claims|redemptions|customers/(bulk/|[^/]+/(coupons/)?$)|orders|order-items"
+    r"|events|referrals)"
+)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from campaigns.enums import (
     CampaignStatus,
     ClaimRefusalReason,
     CouponEventKind,
+    DeliveryState,
     MessageReason,
     MessageStatus,
 )
@@ -420,6 +421,10 @@ class PushProgress:
     deferred_by_reason: dict[str, int]
     started_at: datetime | None
     finished_at: datetime | None
+
+    @property
+    def is_running(self) -> bool:
+        return self.state in (DeliveryState.PENDING, DeliveryState.RUNNING)
 
     @property
     def percent_done(self) -> int:

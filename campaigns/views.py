@@ -19,7 +19,6 @@ from django.views import View
 from django.views.generic import ListView, TemplateView
 
 from campaigns import coupon_lists, selectors
-from campaigns.enums import DeliveryState
 from campaigns.exceptions import CampaignActionRefused
 from campaigns.filters import (
     CampaignFilterSet,
@@ -467,12 +466,8 @@ class CampaignDetailView(RoleRequiredMixin, TemplateView):
         context["budget_left"] = campaign.budget - campaign.spent
         context["holdout_percent"] = (campaign.holdout_share * 100).quantize(Decimal("0.1"))
         context["refusals_total"] = sum(row.refusals for row in detail.refusals)
-        context["pushes_running"] = _pushes_running(detail.pushes)
+        context["pushes_running"] = any(push.is_running for push in detail.pushes)
         return context
-
-
-def _pushes_running(pushes) -> bool:
-    return any(push.state in (DeliveryState.PENDING, DeliveryState.RUNNING) for push in pushes)
 
 
 class CampaignPushProgressView(RoleRequiredMixin, TemplateView):
@@ -485,7 +480,8 @@ class CampaignPushProgressView(RoleRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         campaign = get_object_or_404(Campaign, code=kwargs["code"])
         pushes = selectors.push_progress(runs=list(selectors.campaign_pushes(campaign=campaign)))
-        context.update(campaign=campaign, pushes=pushes, pushes_running=_pushes_running(pushes))
+        running = any(push.is_running for push in pushes)
+        context.update(campaign=campaign, pushes=pushes, pushes_running=running)
         return context
 
 

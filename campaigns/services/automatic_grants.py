@@ -56,7 +56,7 @@ def grant_occasions(
         claim_ends_at__gt=now,
     )
     for campaign in campaigns:
-        channel = first_channel(campaign)
+        channel = first_channel(campaign.pk)
         if channel is None:
             continue
         condition, key_prefix = occasion(campaign)
@@ -77,10 +77,10 @@ def grant_occasions(
     return run
 
 
-def first_channel(campaign: Campaign) -> str | None:
+def first_channel(campaign_id: int) -> str | None:
     """The campaign's first channel, in the order they were chosen: a grant belongs to it
     when no message was sent (SPEC §4)."""
-    through = Campaign.channels.through.objects.filter(campaign=campaign).order_by("pk")
+    through = Campaign.channels.through.objects.filter(campaign_id=campaign_id).order_by("pk")
     return through.values_list("channel__code", flat=True).first()
 
 

@@ -25,6 +25,7 @@ from django.db.models import F
 from campaigns.enums import BatchState, CouponStatus, DeliveryState, Trigger
 from campaigns.models import Campaign, Coupon, DeliveryBatch, DeliveryRun
 from campaigns.operator_time import operator_zone_name
+from campaigns.services.automatic_grants import first_channel
 from campaigns.services.claims import claim_batch
 from campaigns.services.message_sending import attribute_push_grants, send_due_messages
 from campaigns.services.partner_codes import request_partner_codes
@@ -131,7 +132,9 @@ def deliver_batch(*, batch_id: int, now: datetime, worker: str = "") -> str:
         if batch.state == BatchState.DONE:
             return "already_done"
         members = _batch_members(batch, campaign_id=campaign_id)
-        channel = _first_channel(campaign_id)
+        # Claimed through the campaign's first channel, re-attributed once its messages
+        # are sent (attribute_push_grants).
+        channel = first_channel(campaign_id)
         answers = claim_batch(
             campaign=campaign_code,
             customers=[customer_id for _, customer_id in members],
@@ -319,19 +322,3 @@ def _batch_members(batch: DeliveryBatch, *, campaign_id: int) -> list[tuple[int,
             [campaign_id, batch.first_customer_id, batch.last_customer_id],
         )
         return cursor.fetchall()
-
-
-def _first_channel(campaign_id: int) -> str:
-    """The campaign's first channel (in the campaign's order): a push grant is claimed
-    through it, and re-attributed once its messages are sent (attribute_push_grants)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT ch.code FROM campaigns_campaign_channels cc
-            JOIN crm_channel ch ON ch.id = cc.channel_id
-            WHERE cc.campaign_id = %s ORDER BY cc.id LIMIT 1
-            """,
-            [campaign_id],
-        )
-        row = cursor.fetchone()
-    return row[0] if row else ""

@@ -37,7 +37,7 @@ def grant_referral_gifts(*, now: datetime) -> AutomaticRun:
         claim_ends_at__gt=now,
     )
     for campaign in campaigns:
-        channel = first_channel(campaign)
+        channel = first_channel(campaign.pk)
         if channel is None:
             continue
         for referral_id, side, customer_id in _due(campaign, now=now):

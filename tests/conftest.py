@@ -137,10 +137,27 @@ def celery_environment() -> dict[str, str]:
     }
 
 
+WORKER_LOGS = Path(__file__).resolve().parent.parent / "var" / "log" / "test-workers"
+SPAWNED_WORKERS: list[subprocess.Popen] = []
+
+
+def worker_logs(last: int = 3, tail: int = 6000) -> str:
+    """The end of the output of the last workers spawned (for a failure's message)."""
+    return "\n".join(
+        f"--- {worker.log_path.name} (exit {worker.poll()}):\n"
+        + worker.log_path.read_text(errors="replace")[-tail:]
+        for worker in SPAWNED_WORKERS[-last:]
+    )
+
+
 def spawn_celery_worker(name: str = "worker") -> subprocess.Popen:
     """Start a real Celery worker process (solo pool) named `name`@host on the suite's
-    broker and test database, and wait until it answers a ping."""
+    broker and test database, and wait until it answers a ping. Its output goes to a file
+    (worker_logs() reads it), never to a pipe nobody drains while the test waits."""
     root = Path(__file__).resolve().parent.parent
+    WORKER_LOGS.mkdir(parents=True, exist_ok=True)
+    log_path = WORKER_LOGS / f"{name}-{time.time_ns()}.log"
+    log = log_path.open("wb")
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -156,20 +173,23 @@ def spawn_celery_worker(name: str = "worker") -> subprocess.Popen:
             "-n",
             f"{name}@%h",
             "-l",
-            "WARNING",
+            "INFO",
         ],
         cwd=root,
         env=celery_environment(),
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
+    log.close()
+    worker.log_path = log_path
+    SPAWNED_WORKERS.append(worker)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         answers = app.control.ping(timeout=0.5)
         if any(next(iter(answer)).startswith(f"{name}@") for answer in answers):
             return worker
         if worker.poll() is not None:
-            raise RuntimeError(worker.stdout.read().decode())
+            raise RuntimeError(log_path.read_text(errors="replace"))
     worker.kill()
     raise RuntimeError(f"the Celery worker {name} did not answer within 60 s")
 

@@ -105,8 +105,9 @@ def resume_push(*, campaign: Campaign, now: datetime) -> None:
 
 def deliver_batch(*, batch_id: int, now: datetime, worker: str = "") -> str:
     """Grant one batch through the claim engine and queue its messages, in one transaction;
-    then send them. Returns what happened: done, already_done, busy (another worker holds
-    it), paused (its run is not running)."""
+    then send them. Returns what happened: done, already_done (by another worker, whose
+    commit it waits for when that worker holds it now), paused (its run is not running),
+    gone (no such batch)."""
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(
@@ -124,11 +125,11 @@ def deliver_batch(*, batch_id: int, now: datetime, worker: str = "") -> str:
         run_id, run_state, campaign_code, campaign_id = found
         if run_state != DeliveryState.RUNNING:
             return "paused"
-        batch = (
-            DeliveryBatch.objects.select_for_update(skip_locked=True).filter(pk=batch_id).first()
-        )
-        if batch is None:
-            return "busy"
+        # Waits rather than skips: under load, SKIP LOCKED was seen passing over batches no
+        # other transaction held (two workers, each on its own batch, both skipped), and a
+        # skipped batch then waited for the sweeper. A batch another worker holds is done
+        # (or rolled back, and then this worker grants it) once the lock is ours.
+        batch = DeliveryBatch.objects.select_for_update().get(pk=batch_id)
         if batch.state == BatchState.DONE:
             return "already_done"
         members = _batch_members(batch, campaign_id=campaign_id)

@@ -23,7 +23,7 @@ from campaigns.services import lifecycle
 from campaigns.services.push_delivery import sweep_pushes
 from crm.models import Customer
 from tests.campaigns.pushing import held_out
-from tests.conftest import spawn_celery_worker, stop_celery_worker
+from tests.conftest import spawn_celery_worker, stop_celery_worker, worker_logs
 
 pytestmark = [pytest.mark.worker, pytest.mark.slow]
 
@@ -77,7 +77,7 @@ def wait_until(condition, *, timeout: float, every: float = 0.05) -> None:
         if condition():
             return
         time.sleep(every)
-    pytest.fail(f"not reached within {timeout} s")
+    pytest.fail(f"not reached within {timeout} s\n{worker_logs()}")
 
 
 def granting_a_batch(campaign) -> bool:

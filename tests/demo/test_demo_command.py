@@ -92,9 +92,20 @@ def test_the_demo_has_campaigns_in_every_status_with_grants_redemptions_and_a_re
         sorted(treated)
     )
     assert Message.objects.filter(campaign=push).count() == 3 * len(treated)
-    sms = Message.objects.filter(campaign=push, channel__code="sms", status="sent")
-    assert sms.exists()
-    assert {timezone.localtime(m.sent_at).hour for m in sms} == {8}
+    # Who gets an SMS depends on the generated consents: each consented member's SMS waited
+    # for 08:00 (or hit the daily cap), each other member's was suppressed for consent.
+    sms = Message.objects.filter(campaign=push, channel__code="sms").select_related("customer")
+    assert {m.customer_id for m in sms} == treated
+    for message in sms:
+        if message.customer.consent.get("sms") is True:
+            assert (message.status, message.reason) in {
+                ("sent", "quiet_hours"),
+                ("suppressed", "daily_cap"),
+            }
+            if message.status == "sent":
+                assert timezone.localtime(message.sent_at).hour == 8
+        else:
+            assert (message.status, message.reason) == ("suppressed", "no_consent")
     # The random red envelope drew amounts in its range, within its budget.
     envelope = Campaign.objects.get(code="lucky-envelope")
     amounts = list(Coupon.objects.filter(campaign=envelope).values_list("face_value", flat=True))

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from crm import selectors
 from crm.core.permissions import can_see_pii
+from crm.exceptions import PointsRefused
 from crm.models import (
     BehaviourEvent,
     Channel,
@@ -28,10 +29,12 @@ from crm.models import (
     LifecycleSettings,
     Order,
     OrderItem,
+    PointsEntry,
     StageChange,
     Tag,
 )
 from crm.services import lifecycle_settings as lifecycle_settings_service
+from crm.services import points
 from crm.services.erasure import erase_customer_pii
 from crm.services.metrics import current_lifecycle_settings
 
@@ -93,6 +96,33 @@ class StageChangeInline(ReadOnlyInline):
     verbose_name_plural = f"stage history (latest {INLINE_STAGE_HISTORY})"
 
 
+INLINE_POINTS_LEDGER = 30
+
+
+class PointsEntryInline(ReadOnlyInline):
+    model = PointsEntry
+    fields = ("at", "change", "balance", "reason", "reference")
+    readonly_fields = fields
+    ordering = ("-at", "-id")
+    latest = ("-at", INLINE_POINTS_LEDGER)
+    verbose_name_plural = f"points ledger (latest {INLINE_POINTS_LEDGER})"
+
+
+class PointsAdjustmentForm(forms.Form):
+    change = forms.IntegerField(
+        min_value=-1_000_000_000,
+        max_value=1_000_000_000,
+        help_text="Points to add to each customer; negative to take some away.",
+    )
+    note = forms.CharField(max_length=150, help_text="Why (kept in each ledger row).")
+
+    def clean_change(self) -> int:
+        change = self.cleaned_data["change"]
+        if change == 0:
+            raise forms.ValidationError("A change of 0 points changes nothing.")
+        return change
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = (
@@ -115,8 +145,14 @@ class CustomerAdmin(admin.ModelAdmin):
     # Counting every customer again for "N total" costs a full scan on big tables.
     show_full_result_count = False
     list_per_page = 50
-    actions = ("erase_personal_data",)
-    inlines = (IdentityInline, StageChangeInline, OrderInline, BehaviourEventInline)
+    actions = ("erase_personal_data", "adjust_points")
+    inlines = (
+        IdentityInline,
+        PointsEntryInline,
+        StageChangeInline,
+        OrderInline,
+        BehaviourEventInline,
+    )
     fieldsets = (
         (
             "Profile",
@@ -230,6 +266,76 @@ class CustomerAdmin(admin.ModelAdmin):
             messages.SUCCESS,
         )
         return None
+
+    def has_adjust_points_permission(self, request) -> bool:
+        return request.user.has_perm("crm.add_pointsentry")
+
+    @admin.action(description="Adjust points", permissions=["adjust_points"])
+    def adjust_points(self, request, queryset):
+        form = PointsAdjustmentForm(request.POST if "change" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Adjust points",
+                "opts": self.model._meta,
+                "form": form,
+                "customers": queryset[:100],
+                "customer_count": queryset.count(),
+                "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+                "action_name": "adjust_points",
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "crm/customer_points_adjust.html", context)
+        now = timezone.now()
+        adjusted, refused = 0, []
+        for customer in queryset.iterator(chunk_size=500):
+            try:
+                points.adjust_points(
+                    customer=customer,
+                    change=form.cleaned_data["change"],
+                    note=form.cleaned_data["note"],
+                    actor=request.user,
+                    now=now,
+                )
+                adjusted += 1
+            except PointsRefused as refusal:
+                refused.append(f"{customer.customer_id}: {refusal.detail}")
+        if adjusted:
+            self.message_user(
+                request,
+                f"Adjusted the points of {adjusted} customer{'s' if adjusted != 1 else ''} by "
+                f"{form.cleaned_data['change']:+d}.",
+                messages.SUCCESS,
+            )
+        for line in refused[:20]:
+            self.message_user(request, f"Not adjusted: {line}", messages.WARNING)
+        if len(refused) > 20:
+            self.message_user(request, f"… {len(refused)} refused in all.", messages.WARNING)
+        return None
+
+
+@admin.register(PointsEntry)
+class PointsEntryAdmin(admin.ModelAdmin):
+    """The points ledger across customers, read-only: the database writes it."""
+
+    list_display = ("at", "customer", "change", "balance", "reason", "reference")
+    list_filter = ("reason", ("at", admin.DateFieldListFilter))
+    search_fields = ("^customer__customer_id",)
+    search_help_text = "Customer id (or its beginning)."
+    list_select_related = ("customer",)
+    show_full_result_count = False
+    list_per_page = 50
+    ordering = ("-at", "-id")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class OrderItemInline(ReadOnlyInline):

@@ -90,3 +90,15 @@ class ImportRefusalReason(models.TextChoices):
 
     UNREADABLE_FILE = "unreadable_file", "The file cannot be read as UTF-8 CSV"
     BAD_HEADER = "bad_header", "The header row does not fit the kind of import"
+
+
+class PointsReason(models.TextChoices):
+    """Why a customer's points balance changed (crm.PointsEntry)."""
+
+    OPENING_BALANCE = "opening_balance", "Balance held when the ledger began"
+    IMPORT = "import", "Loaded with the customer's record"
+    COUPON_REDEEMED = "coupon_redeemed", "A points coupon redeemed"
+    REDEMPTION_REVERSED = "redemption_reversed", "A points coupon's order refunded"
+    ADJUSTMENT = "adjustment", "Adjusted by staff"
+    # A change no service labelled (a direct SQL update): the ledger still records it.
+    UNRECORDED = "unrecorded", "Changed without a recorded reason"

@@ -11,3 +11,8 @@ class ImportRefused(DomainRefusal):
 
     `reason` is an ImportRefusalReason value.
     """
+
+
+class PointsRefused(DomainRefusal):
+    """A points adjustment refused (crm.services.points): `reason` is insufficient_points
+    (the balance would go below 0), balance_too_large, no_change or note_required."""

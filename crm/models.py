@@ -20,6 +20,7 @@ from crm.enums import (
     Gender,
     LifecycleStage,
     OrderStatus,
+    PointsReason,
     RfmGroup,
     ValueTier,
 )
@@ -242,6 +243,32 @@ class Referral(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.referrer_id} -> {self.referee_id}"
+
+
+class PointsEntry(models.Model):
+    """One change to a customer's points balance (SPEC §4, points rewards). Written by the
+    database itself (trigger crm_customer_points_ledger, migration 0007) on every insert
+    with points and every update that changes them, whatever the path; the services say why
+    through crm.services.points.points_change (transaction-local settings)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="points_ledger")
+    change = models.IntegerField()
+    balance = models.PositiveIntegerField()
+    reason = models.CharField(max_length=20, choices=PointsReason.choices)
+    reference = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "points ledger entry"
+        verbose_name_plural = "points ledger"
+        constraints = [
+            models.CheckConstraint(condition=~Q(change=0), name="points_entry_changes"),
+        ]
+        indexes = [models.Index(fields=["customer", "at"], name="points_entry_customer_at")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.change:+d} = {self.balance} ({self.reason})"
 
 
 class BehaviourEvent(TimeStampedModel):

@@ -30,7 +30,7 @@ from django.db.models.lookups import GreaterThanOrEqual
 from crm import measures
 from crm.core.models import Job
 from crm.enums import ImportKind, LifecycleStage
-from crm.models import BehaviourEvent, Customer, Order, StageChange
+from crm.models import BehaviourEvent, Customer, Order, PointsEntry, StageChange
 from crm.services.imports.layouts import LAYOUTS
 
 # The dashboard's "last 30 days" window (paid orders, GMV, active customers).
@@ -39,6 +39,7 @@ RECENT_DAYS = 30
 PROFILE_LATEST_ORDERS = 20
 PROFILE_LATEST_EVENTS = 30
 PROFILE_STAGE_HISTORY = 30
+PROFILE_POINTS_LEDGER = 10
 # Job.kind of an import: this prefix and the ImportKind value ("import_orders").
 IMPORT_JOB_KIND_PREFIX = "import_"
 
@@ -282,7 +283,8 @@ def customer_profile(*, customer_id: str, show_pii: bool) -> Customer:
     """One customer with everything the 360 page shows, in a fixed number of queries.
 
     Prefetched: identities, tags, `stage_history` (latest first), `latest_orders` with
-    their items and `latest_events`, each limited to the page's constants.
+    their items, `latest_events` and `latest_points` (ledger rows), each limited to the
+    page's constants.
     Raises Customer.DoesNotExist for an unknown customer_id.
     """
     queryset = Customer.objects.prefetch_related(
@@ -305,5 +307,25 @@ def customer_profile(*, customer_id: str, show_pii: bool) -> Customer:
             queryset=BehaviourEvent.objects.order_by("-occurred_at", "-pk")[:PROFILE_LATEST_EVENTS],
             to_attr="latest_events",
         ),
+        Prefetch(
+            "points_ledger",
+            queryset=PointsEntry.objects.order_by("-at", "-pk")[:PROFILE_POINTS_LEDGER],
+            to_attr="latest_points",
+        ),
     )
     return with_contact_shown(queryset, show_pii=show_pii).get(customer_id=customer_id)
+
+
+def customer_by_id(*, customer_id: str) -> Customer:
+    """The customer with this external id (raises Customer.DoesNotExist, also for an id no
+    customer can have: PostgreSQL text cannot hold a NUL)."""
+    if "\x00" in customer_id:
+        raise Customer.DoesNotExist(customer_id)
+    return Customer.objects.only("pk", "customer_id").get(customer_id=customer_id)
+
+
+def points_ledger(*, customer_id: str) -> QuerySet[PointsEntry]:
+    """The customer's points ledger, newest first (raises Customer.DoesNotExist for an
+    unknown external id)."""
+    customer = customer_by_id(customer_id=customer_id)
+    return PointsEntry.objects.filter(customer=customer).order_by("-at", "-pk")

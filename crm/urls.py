@@ -22,7 +22,7 @@ from campaigns.api.views import (
     CustomerCouponViewSet,
     CustomerMessageViewSet,
 )
-from crm.api.views import CUSTOMER_ID_PATH, CustomerViewSet
+from crm.api.views import CUSTOMER_ID_PATH, CustomerPointsViewSet, CustomerViewSet
 from crm.views import customers, errors, imports
 from segments.api.views import SegmentViewSet
 
@@ -58,6 +58,11 @@ api_router.register(
     rf"customers/(?P<customer_id>{CUSTOMER_ID_PATH})/messages",
     CustomerMessageViewSet,
     basename="api-customer-messages",
+)
+api_router.register(
+    rf"customers/(?P<customer_id>{CUSTOMER_ID_PATH})/points",
+    CustomerPointsViewSet,
+    basename="api-customer-points",
 )
 
 urlpatterns = [

@@ -24,7 +24,14 @@ from rest_framework.authtoken.models import Token
 
 from campaigns.enums import CampaignStatus, Trigger
 from campaigns.exceptions import ClaimRefused
-from campaigns.models import Campaign, Coupon, CouponTemplate, DeliveryBatch, Message
+from campaigns.models import (
+    Campaign,
+    Coupon,
+    CouponTemplate,
+    DeliveryBatch,
+    Message,
+    Redemption,
+)
 from campaigns.services import lifecycle
 from campaigns.services.birthday_gifts import grant_birthday_gifts
 from campaigns.services.campaign_setup import ResourceSpec, create_campaign
@@ -39,6 +46,7 @@ from campaigns.services.redemptions import (
 )
 from crm.models import Channel, Customer
 from crm.services.imports.runs import ingest_records
+from crm.services.points import adjust_points
 from demo.shop import PRODUCTS
 from segments.models import Segment
 from segments.selectors import segment_members
@@ -337,6 +345,7 @@ class MarketingSummary:
     refusals: Counter = field(default_factory=Counter)
     redemptions: int = 0
     refunds: int = 0
+    goodwill_points: int = 0
     opening: Campaign | None = None
 
     def describe(self) -> str:
@@ -346,7 +355,8 @@ class MarketingSummary:
             lines.append(
                 f"Marketing set up: {self.segments} segments, {self.templates} coupon templates, "
                 f"campaigns ({statuses}); {self.grants} grants, {self.redemptions} redemptions, "
-                f"{self.refunds} refunded."
+                f"{self.refunds} refunded; {self.goodwill_points} customers given "
+                f"{GOODWILL_POINTS} goodwill points."
             )
         else:
             lines.append("Marketing already set up: kept as it is.")
@@ -396,7 +406,26 @@ def _stage_history(*, now: datetime) -> MarketingSummary:
             history=history,
             summary=summary,
         )
+    summary.goodwill_points = _goodwill_points(now=now)
     return summary
+
+
+def _goodwill_points(*, now: datetime) -> int:
+    """Support's apology for each refunded order of a campaign's coupon: 100 points, a row of
+    the customer's points ledger with who gave them and why."""
+    support = User.objects.filter(username="support").first()
+    customers = Customer.objects.filter(
+        pk__in=Redemption.objects.filter(reversed_at__isnull=False).values("customer_id")
+    ).order_by("customer_id")
+    for customer in customers:
+        adjust_points(
+            customer=customer,
+            change=GOODWILL_POINTS,
+            note="sorry about the refunded order",
+            actor=support,
+            now=now,
+        )
+    return len(customers)
 
 
 def _stage_campaign(plan, *, segment, actor, now, history, summary) -> None:
@@ -533,6 +562,9 @@ def _claims_and_redemptions(plan, *, campaign, now, history, summary) -> None:
     if refunded:
         ingest_records(kind="orders", items=refunded, now=now)
         summary.refunds += reverse_redemptions_of_refunded_orders(now=now)
+
+
+GOODWILL_POINTS = 100
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,18 @@ def ensure_roles() -> None:
     """
     if Group.objects.filter(name__in=ROLES).count() == len(ROLES):
         return
-    crm_roles = import_module("crm.migrations.0002_roles").ROLE_PERMISSIONS
+    crm_roles = {
+        role: [
+            *first,
+            *(
+                ("crm", codename)
+                for codename in import_module(
+                    "crm.migrations.0008_points_permissions"
+                ).ROLE_PERMISSIONS.get(role, [])
+            ),
+        ]
+        for role, first in import_module("crm.migrations.0002_roles").ROLE_PERMISSIONS.items()
+    }
     campaign_roles = {
         role: [*first, *import_module(later).ROLE_PERMISSIONS.get(role, [])]
         for role, first in import_module("campaigns.migrations.0002_roles").ROLE_PERMISSIONS.items()

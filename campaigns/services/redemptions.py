@@ -7,14 +7,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 
 from campaigns.enums import CouponEventKind, CouponKind, CouponStatus, RedemptionRefusalReason
 from campaigns.exceptions import RedemptionRefused
 from campaigns.models import Coupon, CouponEvent, Redemption
 from campaigns.operator_time import operator_time
 from campaigns.restrictions import matching_key
-from crm.enums import OrderStatus
+from crm.enums import OrderStatus, PointsReason
 from crm.models import Customer, Order
+from crm.services.points import points_change
 
 CENT = Decimal("0.01")
 
@@ -120,7 +122,12 @@ def redeem_coupon(
         status=CouponStatus.REDEEMED, status_changed_at=now, updated_at=now
     )
     if coupon.template.kind == CouponKind.POINTS:
-        Customer.objects.filter(pk=customer.pk).update(points=F("points") + int(coupon.face_value))
+        with points_change(
+            reason=PointsReason.COUPON_REDEEMED, reference=f"coupon {coupon.code}", now=now
+        ):
+            Customer.objects.filter(pk=customer.pk).update(
+                points=F("points") + int(coupon.face_value), updated_at=now
+            )
     CouponEvent.objects.create(
         kind=CouponEventKind.REDEMPTION,
         at=now,
@@ -193,13 +200,23 @@ def restore_coupons_on_refund(*, order_id: str, now: datetime) -> int:
     redemptions = list(
         Redemption.objects.select_for_update()
         .filter(order_id=order_id, reversed_at__isnull=True)
-        .select_related("coupon__grant__channel")
+        .select_related("coupon__grant__channel", "coupon__template")
         .order_by("pk")
     )
     for redemption in redemptions:
         coupon = redemption.coupon
         still_valid = now < coupon.valid_until
         Redemption.objects.filter(pk=redemption.pk).update(reversed_at=now)
+        if coupon.template.kind == CouponKind.POINTS:
+            # The points the coupon credited are taken back, down to 0 when some were spent.
+            with points_change(
+                reason=PointsReason.REDEMPTION_REVERSED,
+                reference=f"coupon {coupon.code}, order {order_id}",
+                now=now,
+            ):
+                Customer.objects.filter(pk=coupon.customer_id).update(
+                    points=Greatest(F("points") - int(coupon.face_value), 0), updated_at=now
+                )
         Coupon.objects.filter(pk=coupon.pk).update(
             status=CouponStatus.UNUSED if still_valid else CouponStatus.EXPIRED,
             status_changed_at=now,

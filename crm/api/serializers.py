@@ -7,7 +7,7 @@ A customer is read with its stored profile, metrics and labels, contact masked b
 
 from rest_framework import serializers
 
-from crm.enums import Daypart, LifecycleStage, RfmGroup, ValueTier
+from crm.enums import Daypart, LifecycleStage, PointsReason, RfmGroup, ValueTier
 from crm.models import Customer
 from crm.services.imports.runs import MAX_BULK_ITEMS
 
@@ -131,3 +131,31 @@ class CustomerProfileSerializer(serializers.ModelSerializer):
 
 class NotFoundSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What was not found, for a person to read.")
+
+
+class PointsEntrySerializer(serializers.Serializer):
+    """One change to a customer's points balance."""
+
+    change = serializers.IntegerField(help_text="Points added (negative: taken away).")
+    balance = serializers.IntegerField(help_text="The balance after this change.")
+    reason = serializers.ChoiceField(choices=PointsReason.choices)
+    reference = serializers.CharField(
+        help_text="What caused it: the coupon, the import job, or who adjusted it and why."
+    )
+    at = serializers.DateTimeField()
+
+
+class PointsAdjustmentSerializer(serializers.Serializer):
+    """A staff adjustment of a customer's points."""
+
+    change = serializers.IntegerField(
+        min_value=-1_000_000_000,
+        max_value=1_000_000_000,
+        help_text="Points to add; negative to take some away. Not 0.",
+    )
+    note = serializers.CharField(max_length=150, help_text="Why (kept in the ledger).")
+
+    def validate_change(self, value: int) -> int:
+        if value == 0:
+            raise serializers.ValidationError("A change of 0 points changes nothing.")
+        return value

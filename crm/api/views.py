@@ -18,7 +18,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import mixins, viewsets
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -28,9 +28,20 @@ from crm.api.serializers import (
     BulkIngestResultSerializer,
     CustomerProfileSerializer,
     NotFoundSerializer,
+    PointsAdjustmentSerializer,
+    PointsEntrySerializer,
 )
-from crm.core.permissions import CUSTOMER_READ_ROLES, INGEST_ROLES, HasRole, can_see_pii
-from crm.enums import ImportKind
+from crm.core.permissions import (
+    CUSTOMER_READ_ROLES,
+    INGEST_ROLES,
+    MARKETER,
+    SUPPORT,
+    HasRole,
+    can_see_pii,
+)
+from crm.enums import ImportKind, PointsReason
+from crm.models import Customer, PointsEntry
+from crm.services import points
 from crm.services.imports import runs
 
 _RESPONSES = {
@@ -321,3 +332,85 @@ class CustomerViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             return super().get_object()
         except Http404:
             raise NotFound(NO_CUSTOMER) from None
+
+
+POINTS_ADJUST_ROLES = frozenset({MARKETER, SUPPORT})
+
+
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="list_customer_points",
+        summary="A customer's points ledger",
+        description="Every change to the customer's points balance, newest first: how many "
+        "points, the balance after, why (import, API, a points coupon redeemed or its order "
+        "refunded, a staff adjustment) and what caused it. The database writes a row for "
+        "every change, whatever made it.",
+        parameters=[
+            CUSTOMER_ID_PARAMETER,
+            OpenApiParameter("reason", str, enum=PointsReason.values, description="One reason."),
+        ],
+        responses={
+            200: PointsEntrySerializer(many=True),
+            403: _READ_FORBIDDEN,
+            404: CUSTOMER_NOT_FOUND,
+        },
+    ),
+    create=extend_schema(
+        operation_id="adjust_customer_points",
+        summary="Adjust a customer's points",
+        description="Add points (or take some away with a negative change), with the reason "
+        "kept in the ledger. Marketers and support staff may. 409 insufficient_points when "
+        "the balance would go below 0, balance_too_large past the largest balance.",
+        parameters=[CUSTOMER_ID_PARAMETER],
+        request=PointsAdjustmentSerializer,
+        responses={
+            201: PointsEntrySerializer,
+            400: OpenApiResponse(description="No change, a change of 0, or no note."),
+            403: OpenApiResponse(description="Only marketers and support staff adjust points."),
+            404: CUSTOMER_NOT_FOUND,
+            409: OpenApiResponse(description="insufficient_points or balance_too_large."),
+        },
+    ),
+)
+class CustomerPointsViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Routed on the project's router under customers/{customer_id}/points/ (crm/urls.py)."""
+
+    permission_classes = [HasRole]
+    serializer_class = PointsEntrySerializer
+    filterset_class = None
+
+    allowed_roles = POINTS_ADJUST_ROLES
+    read_roles = CUSTOMER_READ_ROLES
+
+    def _customer_id(self) -> str:
+        return self.kwargs["customer_id"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return PointsEntry.objects.none()
+        try:
+            ledger = selectors.points_ledger(customer_id=self._customer_id())
+        except Customer.DoesNotExist:
+            raise NotFound(NO_CUSTOMER) from None
+        reason = self.request.query_params.get("reason")
+        if reason:
+            if reason not in PointsReason.values:
+                raise ValidationError({"reason": [f"Not a points reason: {reason[:40]!r}."]})
+            ledger = ledger.filter(reason=reason)
+        return ledger
+
+    def create(self, request, *args, **kwargs):
+        try:
+            customer = selectors.customer_by_id(customer_id=self._customer_id())
+        except Customer.DoesNotExist:
+            raise NotFound(NO_CUSTOMER) from None
+        adjustment = PointsAdjustmentSerializer(data=request.data)
+        adjustment.is_valid(raise_exception=True)
+        done = points.adjust_points(
+            customer=customer,
+            change=adjustment.validated_data["change"],
+            note=adjustment.validated_data["note"],
+            actor=request.user,
+            now=timezone.now(),
+        )
+        return Response(PointsEntrySerializer(done.entry).data, status=201)

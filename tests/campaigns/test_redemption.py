@@ -17,7 +17,9 @@ from campaigns.services.redemptions import (
     restore_coupons_on_refund,
     reverse_redemptions_of_refunded_orders,
 )
+from crm.models import PointsEntry
 from crm.services.imports.runs import ingest_records
+from crm.services.points import adjust_points
 from tests.factories import CustomerFactory, OrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -327,3 +329,32 @@ def test_points_coupon_credits_the_customer(grant_coupon, shopper, as_of):
     result = redeem(coupon, shopper, as_of)
     shopper.refresh_from_db()
     assert (result.redemption.discount, shopper.points) == (Decimal("0.00"), 200)
+
+
+def test_a_points_coupon_and_its_refund_are_points_ledger_rows(grant_coupon, shopper, as_of):
+    # given a redeemed 200-points coupon, 150 of whose points the customer then spent
+    coupon = grant_coupon(kind="points", face_value=Decimal("200"), threshold=0)
+    redeem(coupon, shopper, as_of, order_id="O9")
+    adjust_points(customer=shopper, change=-150, note="spent", actor=None, now=as_of)
+
+    # when the order is refunded
+    restore_coupons_on_refund(order_id="O9", now=as_of + timedelta(hours=1))
+
+    # then the refund took back what was left (50), never below 0, and each change is a row
+    shopper.refresh_from_db()
+    assert shopper.points == 0
+    assert list(
+        PointsEntry.objects.filter(customer=shopper)
+        .order_by("id")
+        .values_list("change", "balance", "reason", "reference", "at")
+    ) == [
+        (200, 200, "coupon_redeemed", f"coupon {coupon.code}", as_of),
+        (-150, 50, "adjustment", "staff: spent", as_of),
+        (
+            -50,
+            0,
+            "redemption_reversed",
+            f"coupon {coupon.code}, order O9",
+            as_of + timedelta(hours=1),
+        ),
+    ]

@@ -402,10 +402,10 @@ def test_customer_360_runs_a_fixed_number_of_queries(
             customer=profiled_customer, occurred_at=datetime(2026, 5, 1, 9, n, tzinfo=SHANGHAI)
         )
 
-    # when / then: session, user, role, 2 permission lookups, customer, 5 prefetches, items,
-    # the coupons section's customer look-up, latest coupons and count, and the messages
-    # section's three likewise
-    with django_assert_max_num_queries(18):
+    # when / then: session, user, role, 2 permission lookups, customer, 6 prefetches (the
+    # points ledger's included), items, the coupons section's customer look-up, latest
+    # coupons and count, and the messages section's three likewise
+    with django_assert_max_num_queries(19):
         response = marketer_client.get(reverse("customer-detail", args=["C42"]))
     assert len(response.context["customer"].latest_orders) == 20
     assert len(response.context["customer"].latest_events) == 30

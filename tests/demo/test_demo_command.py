@@ -18,7 +18,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Coupon, Grant, Message, Redemption
-from crm.models import Customer, Order
+from crm.models import Customer, Order, PointsEntry
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -65,6 +65,11 @@ def test_the_demo_has_campaigns_in_every_status_with_grants_redemptions_and_a_re
     refunded = Redemption.objects.get(reversed_at__isnull=False)
     assert Order.objects.get(order_id=refunded.order_id).status == "refunded"
     assert refunded.coupon.status in {"unused", "expired"}
+    # Support gave the refunded customer 100 goodwill points: a row of their points ledger.
+    goodwill = PointsEntry.objects.get(reason="adjustment")
+    assert (goodwill.customer_id, goodwill.change) == (refunded.customer_id, 100)
+    assert goodwill.reference.endswith(": sorry about the refunded order")
+    assert goodwill.balance == Customer.objects.get(pk=refunded.customer_id).points
     for campaign in Campaign.objects.exclude(status__in=["draft", "scheduled", "cancelled"]):
         # Counters written by the engine agree with the rows it wrote.
         assert campaign.issued_count == Coupon.objects.filter(campaign=campaign).count()

@@ -239,20 +239,27 @@ class CustomerAdmin(admin.ModelAdmin):
     def tag_names(self, customer: Customer) -> str:
         return ", ".join(tag.name for tag in customer.tags.all()) or "-"
 
+    def _action_context(self, request, queryset, *, title: str, action: str) -> dict:
+        """What an action's own page needs to list the customers and post the action again
+        with the same selection."""
+        return {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "customers": queryset[:100],
+            "customer_count": queryset.count(),
+            "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action_name": action,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+
     @admin.action(description="Erase personal data", permissions=["erase"])
     def erase_personal_data(self, request, queryset):
         if request.POST.get("confirm") != "yes":
-            context = {
-                **self.admin_site.each_context(request),
-                "title": "Erase personal data?",
-                "opts": self.model._meta,
-                "customers": queryset[:100],
-                "customer_count": queryset.count(),
-                "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-                "select_across": request.POST.get("select_across", "0"),
-                "action_name": "erase_personal_data",
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            }
+            context = self._action_context(
+                request, queryset, title="Erase personal data?", action="erase_personal_data"
+            )
             return TemplateResponse(request, "crm/customer_erase_confirm.html", context)
         now = timezone.now()
         erased = 0
@@ -274,18 +281,10 @@ class CustomerAdmin(admin.ModelAdmin):
     def adjust_points(self, request, queryset):
         form = PointsAdjustmentForm(request.POST if "change" in request.POST else None)
         if not form.is_valid():
-            context = {
-                **self.admin_site.each_context(request),
-                "title": "Adjust points",
-                "opts": self.model._meta,
-                "form": form,
-                "customers": queryset[:100],
-                "customer_count": queryset.count(),
-                "selected_ids": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
-                "select_across": request.POST.get("select_across", "0"),
-                "action_name": "adjust_points",
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            }
+            context = self._action_context(
+                request, queryset, title="Adjust points", action="adjust_points"
+            )
+            context["form"] = form
             return TemplateResponse(request, "crm/customer_points_adjust.html", context)
         now = timezone.now()
         adjusted, refused = 0, []

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "crm",
     "segments",
     "campaigns",
+    "analytics",
     "demo",
 ]
 

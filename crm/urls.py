@@ -95,6 +95,7 @@ urlpatterns = [
     path("api/v1/", include("segments.api.urls")),
     path("api/v1/", include("campaigns.api.urls")),
     path("api/v1/", include("crm.api.urls")),
+    path("api/v1/", include("analytics.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Browsers ask for /favicon.ico on pages that link no icon (the browsable API); the

@@ -735,6 +735,7 @@ def test_schema_of_the_campaigns_api_generates_without_warnings():
         "/api/v1/campaigns/{code}/finish/",
         "/api/v1/campaigns/{code}/launch/",
         "/api/v1/campaigns/{code}/pause/",
+        "/api/v1/campaigns/{code}/report/",
         "/api/v1/campaigns/{code}/resume/",
         "/api/v1/campaigns/{code}/schedule/",
         "/api/v1/campaigns/{code}/start/",

@@ -1,0 +1,13 @@
+"""Reports API routes, included under /api/v1/ by crm/urls.py."""
+
+from django.urls import path
+
+from analytics.api import views
+
+urlpatterns = [
+    path(
+        "campaigns/<str:code>/report/",
+        views.CampaignReportView.as_view(),
+        name="api-campaign-report",
+    ),
+]

@@ -3,10 +3,13 @@
 import os
 
 from celery import Celery, signals
+from kombu.transport import TRANSPORT_ALIASES
 
 from crm.core.log_redaction import RedactPersonalData
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+# filesystem:// (the demo's and the tests' broker) writes its messages atomically.
+TRANSPORT_ALIASES["filesystem"] = "crm.core.broker:Transport"
 
 app = Celery("opscrm")
 app.config_from_object("django.conf:settings", namespace="CELERY")

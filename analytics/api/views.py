@@ -19,7 +19,7 @@ class CampaignReportView(APIView):
     @extend_schema(
         operation_id="read_campaign_report",
         summary="A campaign's report, per channel and in total",
-        description="SPEC §6's measures as of `as_of` (default now): audience and holdout, "
+        description="The measures as of `as_of` (default now): audience and holdout, "
         "delivery, claims, redemptions, GMV, discount cost, ROI, AOV, and lift against the "
         "holdout with Welch's 95% interval (null with fewer than 30 holdout customers); a "
         "daily series in the operator's calendar days; stock and budget burn.",

@@ -34,15 +34,14 @@ def points_change(*, reason: PointsReason, reference: str = "", now: datetime) -
             "SELECT set_config(%s, %s, true), set_config(%s, %s, true), set_config(%s, %s, true)",
             [item for pair in zip(_SETTINGS, values, strict=True) for item in pair],
         )
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT set_config(%s, '', true), set_config(%s, '', true), "
-                "set_config(%s, '', true)",
-                list(_SETTINGS),
-            )
+    # On an error the settings are not reset here: the caller's atomic block rolls them back
+    # with the rest (a failed statement's aborted transaction could not even reset them).
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config(%s, '', true), set_config(%s, '', true), set_config(%s, '', true)",
+            list(_SETTINGS),
+        )
 
 
 @dataclass(frozen=True)

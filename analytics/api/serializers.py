@@ -1,6 +1,8 @@
 """The campaign report's JSON (SPEC §5): money as decimal strings, rates and ROI as
 unrounded numbers, null where a denominator is 0 or a measure does not apply."""
 
+from datetime import UTC, datetime
+
 from rest_framework import serializers
 
 MONEY = {"max_digits": 16, "decimal_places": 2, "coerce_to_string": True}
@@ -69,7 +71,19 @@ class CampaignReportSerializer(serializers.Serializer):
         ]
 
 
+# Reports cover campaigns of this era; outside it the operator's zone has no whole-minute
+# offset to write (Asia/Shanghai before 1901 is +08:05:43, not an RFC 3339 time).
+EARLIEST_AS_OF = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_AS_OF = datetime(2100, 1, 1, tzinfo=UTC)
+
+
 class ReportQuerySerializer(serializers.Serializer):
     as_of = serializers.DateTimeField(
-        required=False, help_text="The report as of this moment (default: now)."
+        required=False,
+        help_text="The report as of this moment (default: now), from 1970 to 2099.",
     )
+
+    def validate_as_of(self, value: datetime) -> datetime:
+        if not EARLIEST_AS_OF <= value < LATEST_AS_OF:
+            raise serializers.ValidationError("Give a moment from 1970 to 2099.")
+        return value

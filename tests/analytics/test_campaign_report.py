@@ -374,6 +374,9 @@ def test_who_reads_reports_and_bad_input(started, as_of):
     bad = analyst.get(url, {"as_of": "yesterday"})
     assert bad.status_code == 400
     assert list(bad.json()) == ["as_of"]
+    ancient = analyst.get(url, {"as_of": "1337-03-19T22:16:18Z"})
+    assert ancient.status_code == 400
+    assert ancient.json() == {"as_of": ["Give a moment from 1970 to 2099."]}
     assert analyst.get("/api/v1/campaigns/nope/report/").status_code == 404
     assert Customer.objects.count() == 90
     assert Campaign.objects.count() == 2

@@ -11,8 +11,8 @@ from django import forms
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from crm.enums import Gender, LifecycleStage, RfmGroup, ValueTier
-from crm.models import Customer
+from crm.enums import Gender, LifecycleStage, PointsReason, RfmGroup, ValueTier
+from crm.models import Customer, PointsEntry
 
 YES_NO = (("true", "Yes"), ("false", "No"))
 
@@ -136,3 +136,13 @@ class CustomerFilterSet(django_filters.FilterSet):
         if value == date.max:  # the day after does not exist: every order is before it
             return queryset.filter(last_order_at__isnull=False)
         return queryset.filter(last_order_at__lt=_start_of_day(value + timedelta(days=1)))
+
+
+class PointsEntryFilterSet(django_filters.FilterSet):
+    """A customer's points ledger (GET /api/v1/customers/{customer_id}/points/) by reason."""
+
+    reason = django_filters.ChoiceFilter(choices=PointsReason.choices)
+
+    class Meta:
+        model = PointsEntry
+        fields = []

@@ -18,7 +18,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import mixins, viewsets
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -39,7 +39,8 @@ from crm.core.permissions import (
     HasRole,
     can_see_pii,
 )
-from crm.enums import ImportKind, PointsReason
+from crm.enums import ImportKind
+from crm.filters import PointsEntryFilterSet
 from crm.models import Customer, PointsEntry
 from crm.services import points
 from crm.services.imports import runs
@@ -345,10 +346,7 @@ POINTS_ADJUST_ROLES = frozenset({MARKETER, SUPPORT})
         "points, the balance after, why (import, API, a points coupon redeemed or its order "
         "refunded, a staff adjustment) and what caused it. The database writes a row for "
         "every change, whatever made it.",
-        parameters=[
-            CUSTOMER_ID_PARAMETER,
-            OpenApiParameter("reason", str, enum=PointsReason.values, description="One reason."),
-        ],
+        parameters=[CUSTOMER_ID_PARAMETER],
         responses={
             200: PointsEntrySerializer(many=True),
             403: _READ_FORBIDDEN,
@@ -377,7 +375,7 @@ class CustomerPointsViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     permission_classes = [HasRole]
     serializer_class = PointsEntrySerializer
-    filterset_class = None
+    filterset_class = PointsEntryFilterSet
 
     allowed_roles = POINTS_ADJUST_ROLES
     read_roles = CUSTOMER_READ_ROLES
@@ -389,15 +387,9 @@ class CustomerPointsViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if getattr(self, "swagger_fake_view", False):
             return PointsEntry.objects.none()
         try:
-            ledger = selectors.points_ledger(customer_id=self._customer_id())
+            return selectors.points_ledger(customer_id=self._customer_id())
         except Customer.DoesNotExist:
             raise NotFound(NO_CUSTOMER) from None
-        reason = self.request.query_params.get("reason")
-        if reason:
-            if reason not in PointsReason.values:
-                raise ValidationError({"reason": [f"Not a points reason: {reason[:40]!r}."]})
-            ledger = ledger.filter(reason=reason)
-        return ledger
 
     def create(self, request, *args, **kwargs):
         try:

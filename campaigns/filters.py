@@ -76,7 +76,7 @@ class CouponTemplateFilterSet(django_filters.FilterSet):
 # Coupons and redemptions --------------------------------------------------------------
 
 
-def _start_of_local_day(day: date) -> datetime:
+def start_of_local_day(day: date) -> datetime:
     """Midnight starting `day` in the operator's time zone (TIME_ZONE): the pages' dates
     are the operator's calendar days."""
     return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
@@ -87,12 +87,10 @@ def _filter_local_days(
 ) -> QuerySet:
     """Rows whose `field` falls on the calendar days `first` to `last`, both included."""
     if first is not None:
-        queryset = queryset.filter(**{f"{field}__gte": _start_of_local_day(first)})
+        queryset = queryset.filter(**{f"{field}__gte": start_of_local_day(first)})
     # The last date a form accepts (9999-12-31) has no next day: no upper bound then.
     if last is not None and last < date.max:
-        queryset = queryset.filter(
-            **{f"{field}__lt": _start_of_local_day(last + timedelta(days=1))}
-        )
+        queryset = queryset.filter(**{f"{field}__lt": start_of_local_day(last + timedelta(days=1))})
     return queryset
 
 

@@ -90,6 +90,7 @@ urlpatterns = [
     ),
     path("", include("segments.urls")),
     path("", include("campaigns.urls")),
+    path("", include("analytics.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_router.urls)),
     path("api/v1/", include("segments.api.urls")),

@@ -7,9 +7,7 @@ back with the node's path and is shown at that node.
 """
 
 import json
-from datetime import timedelta
 
-import plotly.graph_objects as go
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
@@ -28,7 +26,7 @@ from segments.exceptions import SegmentQueryTimedOut
 from segments.filters import SegmentFilterSet, SegmentMemberFilterSet
 from segments.forms import SegmentForm, SnapshotUploadForm
 from segments.json_text import load_json_text
-from segments.models import Segment, SegmentSizeSnapshot
+from segments.models import Segment
 from segments.rules import RuleError
 from segments.services import definitions, refresh, uploads
 from segments.services.query_settings import rows_within_time_limit, segment_query_time_limit
@@ -37,39 +35,6 @@ from segments.services.query_settings import rows_within_time_limit, segment_que
 PAGE_SAMPLE_SIZE = 20
 # Unknown ids listed in the message after an upload; the API returns the first 1,000.
 UPLOAD_LISTED_UNKNOWN = 10
-
-
-def size_history_figure(history: list[SegmentSizeSnapshot]) -> go.Figure:
-    """Line chart of the size counted at each refresh."""
-    figure = go.Figure(
-        go.Scatter(
-            x=[timezone.localtime(point.at) for point in history],
-            y=[point.size for point in history],
-            mode="lines+markers",
-            line={"color": "#2563eb", "width": 2},
-            marker={"size": 6},
-            hovertemplate="%{x|%Y-%m-%d %H:%M}: %{y:,} members<extra></extra>",
-        )
-    )
-    moments = [timezone.localtime(point.at) for point in history]
-    xaxis = {"gridcolor": "#f1f5f9", "type": "date", "tickformat": "%Y-%m-%d"}
-    if len(moments) == 1:
-        # One point: a week around it rather than Plotly's milliseconds-wide axis.
-        xaxis["range"] = [moments[0] - timedelta(days=3), moments[0] + timedelta(days=3)]
-    yaxis = {"gridcolor": "#e2e8f0", "rangemode": "tozero", "tickformat": ",d"}
-    if max(point.size for point in history) < 5:
-        # Whole members only: without it small sizes get ticks at 0.5 and repeat labels.
-        yaxis["dtick"] = 1
-    figure.update_layout(
-        height=260,
-        margin={"l": 56, "r": 16, "t": 16, "b": 36},
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)",
-        font={"family": "system-ui, sans-serif", "size": 13, "color": "#334155"},
-        yaxis=yaxis,
-        xaxis=xaxis,
-    )
-    return figure
 
 
 def _percent(part: int, whole: int) -> str:
@@ -124,14 +89,9 @@ class SegmentDetailView(RoleRequiredMixin, TemplateView):
             context["sentence"] = selectors.segment_sentence(segment=segment)
         except RuleError as error:
             context["problem"] = str(error)
-        history = selectors.segment_size_history(segment=segment)
-        context["history"] = history
-        if history:
-            context["history_chart"] = size_history_figure(history).to_html(
-                full_html=False,
-                include_plotlyjs=False,
-                config={"displaylogo": False, "responsive": True},
-            )
+        # The template draws it (analytics' size_history_chart tag): segments never imports
+        # analytics.
+        context["history"] = selectors.segment_size_history(segment=segment)
         context["job"] = selectors.latest_segment_refresh(segment=segment)
         context["rules_json"] = json.dumps(segment.rules, indent=2, ensure_ascii=False)
         context["others"] = selectors.segments_to_compare(segment=segment)

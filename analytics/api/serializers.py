@@ -87,3 +87,85 @@ class ReportQuerySerializer(serializers.Serializer):
         if not EARLIEST_AS_OF <= value < LATEST_AS_OF:
             raise serializers.ValidationError("Give a moment from 1970 to 2099.")
         return value
+
+
+class OverviewCampaignSerializer(MeasuresSerializer):
+    campaign = serializers.CharField(source="campaign.code", help_text="The campaign's code.")
+    name = serializers.CharField(source="campaign.name")
+    status = serializers.CharField(source="campaign.status")
+    business_line = serializers.CharField(source="campaign.business_line")
+    campaign_type = serializers.CharField(source="campaign.campaign_type")
+    claim_starts_at = serializers.DateTimeField(source="campaign.claim_starts_at")
+    claim_ends_at = serializers.DateTimeField(source="campaign.claim_ends_at")
+
+    def to_representation(self, row):
+        # The campaign's attributes first, then its measures.
+        head = {
+            name: self.fields[name].to_representation(self.fields[name].get_attribute(row))
+            for name in OVERVIEW_HEAD
+        }
+        return {**head, **MeasuresSerializer(row.measures).data}
+
+
+OVERVIEW_HEAD = (
+    "campaign",
+    "name",
+    "status",
+    "business_line",
+    "campaign_type",
+    "claim_starts_at",
+    "claim_ends_at",
+)
+
+
+class CampaignOverviewSerializer(serializers.Serializer):
+    first_day = serializers.DateField(source="period.first_day")
+    last_day = serializers.DateField(source="period.last_day")
+    as_of = serializers.DateTimeField(help_text="The measures' moment: the period's end or now.")
+    total = MeasuresSerializer(help_text="Over all the campaigns listed (no lift).")
+    campaigns = OverviewCampaignSerializer(many=True, source="rows")
+    channels = serializers.SerializerMethodField(
+        help_text="Per channel across the campaigns listed (no audience, no lift)."
+    )
+
+    def get_channels(self, overview) -> list[dict]:
+        return [
+            ChannelMeasuresSerializer({"channel": code, **vars(measures)}).data
+            for code, measures in overview.channels.items()
+        ]
+
+
+class LiveCampaignSerializer(serializers.Serializer):
+    campaign = serializers.CharField(source="campaign.code")
+    status = serializers.CharField(source="campaign.status")
+    grants_per_minute = serializers.ListField(
+        source="per_minute",
+        child=serializers.IntegerField(),
+        help_text="Grants in each of the last 30 minutes, oldest first; the last is the "
+        "minute in progress.",
+    )
+    stock_left = serializers.IntegerField()
+    budget_left = serializers.DecimalField(**MONEY)
+    refusals = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Reason -> claims refused in the last hour."
+    )
+
+
+class LivePushSerializer(serializers.Serializer):
+    campaign = serializers.CharField()
+    state = serializers.CharField()
+    total = serializers.IntegerField()
+    processed = serializers.IntegerField()
+    granted = serializers.IntegerField()
+
+
+class LiveMonitorSerializer(serializers.Serializer):
+    now = serializers.DateTimeField()
+    campaigns = LiveCampaignSerializer(many=True)
+    pushes = serializers.SerializerMethodField()
+
+    def get_pushes(self, monitor) -> list[dict]:
+        return [
+            LivePushSerializer({"campaign": campaign.code, **vars(push)}).data
+            for campaign, push in monitor.pushes
+        ]

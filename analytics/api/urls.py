@@ -10,4 +10,10 @@ urlpatterns = [
         views.CampaignReportView.as_view(),
         name="api-campaign-report",
     ),
+    path(
+        "reports/campaigns/",
+        views.CampaignOverviewView.as_view(),
+        name="api-campaign-overview",
+    ),
+    path("reports/live/", views.LiveMonitorView.as_view(), name="api-live-monitor"),
 ]

@@ -1,13 +1,24 @@
-"""Reports API (SPEC §5): GET /api/v1/campaigns/{code}/report/?as_of=."""
+"""Reports API: a campaign's report (SPEC §5, GET /api/v1/campaigns/{code}/report/?as_of=)
+and the campaigns overview (GET /api/v1/reports/campaigns/)."""
 
 from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from analytics.api.serializers import CampaignReportSerializer, ReportQuerySerializer
+from analytics.api.serializers import (
+    CampaignOverviewSerializer,
+    CampaignReportSerializer,
+    LiveMonitorSerializer,
+    ReportQuerySerializer,
+)
+from analytics.campaign_overview import DEFAULT_ORDERING, ORDERINGS, campaign_overview
 from analytics.campaign_report import campaign_report
+from analytics.filters import CampaignOverviewFilterSet, overview_filterset
+from analytics.live_monitor import live_monitor
 from campaigns.models import Campaign
 from crm.core.permissions import READ_ROLES, HasRole
 
@@ -46,3 +57,68 @@ class CampaignReportView(APIView):
             campaign=campaign, as_of=query.validated_data.get("as_of") or timezone.now()
         )
         return Response(CampaignReportSerializer(report).data)
+
+
+class CampaignOverviewView(GenericAPIView):
+    permission_classes = [HasRole]
+    allowed_roles = READ_ROLES
+    # For the schema's parameters (filters=True); get() binds the filterset itself, always
+    # (an empty query is the default period, not "no filter").
+    queryset = Campaign.objects.none()
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = CampaignOverviewFilterSet
+
+    @extend_schema(
+        operation_id="read_campaigns_overview",
+        summary="Campaigns side by side for a period, and per channel across them",
+        description="The campaigns whose claim window overlaps the period (operator calendar "
+        "days `first_day` to `last_day`, default the last 30 days; drafts only when `status` "
+        "asks for them), each with its report's measures as of the period's end or now, "
+        "whichever is earlier; the same measures per channel across them (`roi`: GMV per "
+        "unit of discount cost) and over all.",
+        parameters=[
+            OpenApiParameter(
+                "ordering",
+                str,
+                enum=[*ORDERINGS, *(f"-{name}" for name in ORDERINGS)],
+                description="Sort campaigns by this (`-` descending; default "
+                f"`{DEFAULT_ORDERING}`).",
+            )
+        ],
+        filters=True,
+        responses={
+            200: CampaignOverviewSerializer,
+            400: OpenApiResponse(description="A filter value is not valid (named)."),
+            403: OpenApiResponse(description="Only marketers and analysts read reports."),
+        },
+    )
+    def get(self, request):
+        filterset = overview_filterset(request.query_params)
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        overview = campaign_overview(
+            campaigns=filterset.qs,
+            period=filterset.period,
+            now=timezone.now(),
+            ordering=request.query_params.get("ordering", ""),
+        )
+        return Response(CampaignOverviewSerializer(overview).data)
+
+
+class LiveMonitorView(APIView):
+    permission_classes = [HasRole]
+    allowed_roles = READ_ROLES
+
+    @extend_schema(
+        operation_id="read_live_monitor",
+        summary="Running campaigns now",
+        description="Each running campaign (or one whose push is not over): grants per "
+        "minute over the last 30 minutes, stock and budget left, claims refused in the last "
+        "hour by reason; and the pushes in progress.",
+        responses={
+            200: LiveMonitorSerializer,
+            403: OpenApiResponse(description="Only marketers and analysts read reports."),
+        },
+    )
+    def get(self, request):
+        return Response(LiveMonitorSerializer(live_monitor(now=timezone.now())).data)

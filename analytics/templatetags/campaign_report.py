@@ -4,7 +4,9 @@ inclusion tag, as campaigns never imports analytics (analytics reads campaigns).
 from django import template
 from django.utils import timezone
 
-from analytics.campaign_report import MIN_HOLDOUT, campaign_report
+from analytics.campaign_measures import MIN_HOLDOUT
+from analytics.campaign_report import campaign_report
+from analytics.templatetags.measures import shown
 
 register = template.Library()
 
@@ -20,23 +22,6 @@ MEASURE_ROWS = (
     ("roi", "ROI"),
     ("aov", "Average order value"),
 )
-
-
-RATES = {"claim_rate", "redemption_rate"}
-MONEY = {"gmv", "cost", "aov"}
-
-
-def shown(key: str, value) -> str | None:
-    """A measure as the page writes it (None: no denominator)."""
-    if value is None:
-        return None
-    if key in RATES:
-        return f"{value:.1%}"
-    if key in MONEY:
-        return f"{value:,.2f}"
-    if key == "roi":
-        return f"{value:.2f}"
-    return f"{value:,}"
 
 
 @register.inclusion_tag("analytics/campaign_report.html")

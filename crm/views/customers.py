@@ -6,7 +6,6 @@ without the PII permission (SPEC §9) by the selectors, in SQL.
 
 from collections.abc import Iterator
 
-import plotly.graph_objects as go
 from django.http import Http404
 from django.shortcuts import redirect
 from django.utils import timezone
@@ -16,19 +15,9 @@ from django.views.generic import ListView, TemplateView
 from crm import selectors
 from crm.core.csv_export import stream_csv
 from crm.core.permissions import RoleRequiredMixin, can_see_pii
+from crm.core.sorting import sort_columns
 from crm.filters import CustomerFilterSet
 from crm.models import Customer
-
-# Ink for the lifecycle chart, in rule order; green for healthy stages, warm for lapsing.
-STAGE_COLOURS = {
-    "potential": "#94a3b8",
-    "churned": "#dc2626",
-    "silent": "#f59e0b",
-    "new": "#0ea5e9",
-    "mature": "#16a34a",
-    "declining": "#f97316",
-    "growing": "#22c55e",
-}
 
 # Column headers a marketer can sort by: (ordering key, label, first click descending?).
 SORTABLE_COLUMNS = (
@@ -67,31 +56,6 @@ EXPORT_HEADER = (
 EXPORT_CHUNK_SIZE = 2000
 
 
-def lifecycle_stage_figure(stages: list[selectors.StageCount]) -> go.Figure:
-    """Bar chart of customers per lifecycle stage, stages in rule order."""
-    figure = go.Figure(
-        go.Bar(
-            x=[stage.label for stage in stages],
-            y=[stage.customers for stage in stages],
-            marker_color=[STAGE_COLOURS.get(stage.stage, "#64748b") for stage in stages],
-            text=[f"{stage.customers:,}" for stage in stages],
-            textposition="outside",
-            cliponaxis=False,
-            hovertemplate="%{x}: %{y:,} customers<extra></extra>",
-        )
-    )
-    figure.update_layout(
-        height=300,
-        margin={"l": 48, "r": 16, "t": 24, "b": 36},
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)",
-        font={"family": "system-ui, sans-serif", "size": 13, "color": "#334155"},
-        yaxis={"gridcolor": "#e2e8f0", "rangemode": "tozero", "tickformat": ",d"},
-        bargap=0.35,
-    )
-    return figure
-
-
 class HomeView(RoleRequiredMixin, TemplateView):
     template_name = "crm/home.html"
 
@@ -109,11 +73,6 @@ class HomeView(RoleRequiredMixin, TemplateView):
         context["counts"] = board.counts
         context["stages"] = board.stages
         context["recent_jobs"] = board.recent_jobs
-        context["stage_chart"] = lifecycle_stage_figure(board.stages).to_html(
-            full_html=False,
-            include_plotlyjs=False,
-            config={"displaylogo": False, "responsive": True},
-        )
         return context
 
 
@@ -149,22 +108,7 @@ class CustomerListView(RoleRequiredMixin, ListView):
 
     def _sort_columns(self) -> dict[str, dict]:
         # Without a choice the list is in customer id order (the selector's default).
-        current = self.request.GET.get("ordering") or "customer_id"
-        columns = {}
-        for key, label, descending_first in SORTABLE_COLUMNS:
-            active = current.lstrip("-") == key
-            descending = active and current.startswith("-")
-            if active:
-                next_ordering = key if descending else f"-{key}"
-            else:
-                next_ordering = f"-{key}" if descending_first else key
-            columns[key] = {
-                "label": label,
-                "active": active,
-                "descending": descending,
-                "next_ordering": next_ordering,
-            }
-        return columns
+        return sort_columns(self.request.GET.get("ordering") or "customer_id", SORTABLE_COLUMNS)
 
 
 def _export_line(customer: Customer) -> list:

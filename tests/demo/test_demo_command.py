@@ -7,11 +7,12 @@ processes: .ci/demo_smoke.sh.)"""
 import json
 import re
 import shlex
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from io import StringIO
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -117,6 +118,33 @@ def test_the_demo_has_campaigns_in_every_status_with_grants_redemptions_and_a_re
     assert len(set(amounts)) > 10
     assert all(Decimal("0.50") <= amount <= Decimal("8.88") for amount in amounts)
     assert envelope.spent == sum(amounts) <= envelope.budget
+    # The reports open on real numbers: the default overview (the last 30 days) lists the
+    # campaigns with redemptions, and the live monitor every running campaign.
+    analyst = APIClient()
+    analyst.force_login(User.objects.get(username="analyst"))  # the demo's own login
+    overview = analyst.get("/api/v1/reports/campaigns/").json()
+    today = timezone.localdate()
+    first = timezone.make_aware(datetime.combine(today - timedelta(days=29), time.min))
+    last = timezone.make_aware(datetime.combine(today + timedelta(days=1), time.min))
+    in_period = [
+        c.pk
+        for c in Campaign.objects.exclude(status="draft")
+        if c.claim_starts_at < last and c.claim_ends_at > first
+    ]
+    live_gmv = sum(
+        {
+            r.order_id: r.order_amount
+            for r in Redemption.objects.select_related("coupon")
+            if r.reversed_at is None and r.coupon.campaign_id in in_period
+        }.values(),
+        Decimal(0),
+    )
+    assert Decimal(overview["total"]["gmv"]) == live_gmv > 0
+    assert {row["channel"] for row in overview["channels"]} >= channels
+    live = analyst.get("/api/v1/reports/live/").json()
+    assert {row["campaign"] for row in live["campaigns"]} == set(
+        Campaign.objects.filter(status="running").values_list("code", flat=True)
+    )
     scheduled = Campaign.objects.get(status="scheduled")
     assert started + timedelta(minutes=3) <= scheduled.claim_starts_at
     assert scheduled.claim_starts_at <= timezone.now() + timedelta(minutes=3)

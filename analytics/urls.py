@@ -1,0 +1,20 @@
+"""Report pages, included at the site root by crm/urls.py."""
+
+from django.urls import path
+
+from analytics import views
+
+urlpatterns = [
+    path("reports/campaigns/", views.CampaignOverviewView.as_view(), name="campaign-overview"),
+    path(
+        "reports/campaigns/export/",
+        views.CampaignOverviewExportView.as_view(),
+        name="campaign-overview-export",
+    ),
+    path("reports/live/", views.LiveMonitorView.as_view(), name="live-monitor"),
+    path(
+        "reports/campaigns/<slug:code>/export/",
+        views.CampaignReportExportView.as_view(),
+        name="campaign-report-export",
+    ),
+]

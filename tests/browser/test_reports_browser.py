@@ -1,0 +1,60 @@
+"""The report pages in a real browser: the campaigns overview from the navigation, and the
+live monitor picking up a claim made while it is open, without a reload."""
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from campaigns.services.claims import claim_coupon
+from tests.browser.test_shell_browser import issued_coupons, shop  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def log_in(page, live_server) -> None:
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "mia")
+    page.fill("input[name=password]", "browser-pw-1")
+    page.click("button[type=submit]")
+    expect(page.locator(".site-nav .user-name")).to_have_text("Mia")
+
+
+@pytest.mark.usefixtures("shop", "issued_coupons")
+def test_the_overview_shows_the_campaign_and_its_best_channel(live_server, page):
+    log_in(page, live_server)
+
+    page.click(".site-nav >> text=Reports")
+
+    expect(page.locator("h1")).to_have_text("Campaigns overview")
+    row = page.locator('#overview-campaigns tbody tr[data-campaign="spring"]')
+    expect(row.locator('[data-measure="claimed"]')).to_have_text("2")
+    expect(row.locator('[data-measure="redeemed"]')).to_have_text("1")
+    expect(row.locator('[data-measure="gmv"]')).to_have_text("88.00")
+    expect(page.locator("[data-best-channel]")).to_have_text("app_push")
+    expect(page.locator("#channel-chart .plotly-graph-div .main-svg").first).to_be_visible()
+    page.click("text=Live monitor")
+    expect(page.locator("h1")).to_have_text("Live monitor")
+    assert page.problems == []
+
+
+@pytest.mark.usefixtures("shop", "issued_coupons")
+def test_the_live_monitor_shows_a_new_claim_without_a_reload(live_server, page):
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/reports/live/")
+    stock_left = page.locator('tr[data-campaign="spring"] [data-live="stock_left"]')
+    expect(stock_left).to_contain_text("98 of 100")
+    page.evaluate("window.notReloaded = true")
+
+    claim_coupon(
+        campaign="spring",
+        customer="B006",
+        channel="app_push",
+        trigger="login",
+        idempotency_key="while-watching",
+        now=timezone.now(),
+    )
+
+    # the panel polls every 5 s: the claim shows within one period (and a margin)
+    expect(stock_left).to_contain_text("97 of 100", timeout=8000)
+    assert page.evaluate("window.notReloaded") is True
+    assert page.problems == []

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection
 from scipy.stats import t as student_t
+
+from crm.core.replica import reads_replica, report_cursor
 
 # SPEC §6: with fewer holdout customers, lift and its interval are not shown.
 MIN_HOLDOUT = 30
@@ -104,6 +105,7 @@ class MeasuresOfCampaigns:
     total: Measures = field(default_factory=Measures)
 
 
+@reads_replica
 def campaign_measures(*, campaign_ids: list[int], as_of: datetime) -> MeasuresOfCampaigns:
     """SPEC §6's measures of the campaigns `campaign_ids` as of `as_of`."""
     ids = list(campaign_ids)
@@ -120,7 +122,7 @@ def campaign_measures(*, campaign_ids: list[int], as_of: datetime) -> MeasuresOf
     rollup: dict[str, Measures] = defaultdict(Measures)
     total = result.total
     total.audience = total.holdout = 0
-    with connection.cursor() as cursor:
+    with report_cursor() as cursor:
         for pk, audience, holdout in _audience(cursor, ids, as_of):
             row = result.campaigns[pk].total
             row.audience, row.holdout = audience, holdout
@@ -174,7 +176,7 @@ def _channel_codes(ids: list[int]) -> dict[int, list[str]]:
     """Each campaign's channels in the campaign's order (rows for channels without activity
     too); channels a grant or message names beyond them are added after."""
     codes: dict[int, list[str]] = {pk: [] for pk in ids}
-    with connection.cursor() as cursor:
+    with report_cursor() as cursor:
         cursor.execute(
             """
             SELECT cc.campaign_id, ch.code FROM campaigns_campaign_channels cc

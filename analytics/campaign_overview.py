@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from analytics.campaign_measures import Measures, campaign_measures
 from analytics.filters import Period
 from campaigns.models import Campaign
+from crm.core.replica import reads_replica
 
 # Orderings the overview takes: campaign attributes, then measures (None last either way).
 ATTRIBUTE_ORDERINGS = (
@@ -56,6 +57,7 @@ class CampaignOverview:
     total: Measures
 
 
+@reads_replica
 def campaign_overview(
     *, campaigns: QuerySet[Campaign], period: Period, now: datetime, ordering: str = ""
 ) -> CampaignOverview:

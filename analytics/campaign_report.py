@@ -6,11 +6,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db import connection
-
 from analytics.campaign_measures import Lift, Measures, campaign_measures
 from campaigns.models import Campaign
 from campaigns.operator_time import operator_zone_name
+from crm.core.replica import reads_replica, report_cursor
 
 
 @dataclass(frozen=True)
@@ -39,10 +38,11 @@ class CampaignReport:
     lift: Lift = field(repr=False, default=None)
 
 
+@reads_replica
 def campaign_report(*, campaign: Campaign, as_of: datetime) -> CampaignReport:
     """The report of `campaign` as of `as_of` (SPEC §6)."""
     measures = campaign_measures(campaign_ids=[campaign.pk], as_of=as_of).campaigns[campaign.pk]
-    with connection.cursor() as cursor:
+    with report_cursor() as cursor:
         series = _series(cursor, campaign, as_of)
         burn = _burn(cursor, campaign, as_of)
     return CampaignReport(

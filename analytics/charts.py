@@ -21,6 +21,8 @@ from django.utils.safestring import SafeString
 
 from analytics.campaign_measures import Measures
 from analytics.campaign_report import Burn, Day
+from analytics.customer_base import Cohort, Flow, FunnelStep, MonthStages, RfmCell, SegmentValue
+from crm.enums import LifecycleStage
 from crm.selectors import StageCount
 from segments.models import SegmentSizeSnapshot
 
@@ -257,6 +259,161 @@ def channel_return_figure(channels: dict[str, Measures]) -> go.Figure:
         yaxis={"gridcolor": "#e2e8f0", "rangemode": "tozero", "tickformat": ",.0f"},
     )
     return figure
+
+
+# Customer base ---------------------------------------------------------------------------
+
+STAGE_LABELS = {stage.value: stage.label for stage in LifecycleStage}
+
+
+def _customer_base_layout(figure: go.Figure, *, height: int = 300, **extra) -> go.Figure:
+    figure.update_layout(
+        height=height,
+        margin={"l": 56, "r": 16, "t": 32, "b": 40},
+        **PAGE_LOOK,
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+        **extra,
+    )
+    return figure
+
+
+def stages_by_month_figure(months: list[MonthStages]) -> go.Figure:
+    """Stacked bars: customers per lifecycle stage at each month's end."""
+    labels = [month.month.strftime("%Y-%m") for month in months]
+    figure = go.Figure(
+        [
+            go.Bar(
+                x=labels,
+                y=[month.stages[stage] for month in months],
+                name=label,
+                marker_color=STAGE_COLOURS[stage],
+                hovertemplate=f"{label}: %{{y:,}}<extra></extra>",
+            )
+            for stage, label in STAGE_LABELS.items()
+        ]
+    )
+    return _customer_base_layout(
+        figure, barmode="stack", xaxis={"type": "category"}, yaxis=_count_axis([0])
+    )
+
+
+def stage_flows_figure(flows: list[Flow]) -> go.Figure:
+    """A Sankey from the stages at the period's start (left) to those at its end (right)."""
+    stages = list(STAGE_LABELS)
+    nodes = [f"{STAGE_LABELS[s]} (start)" for s in stages] + [
+        f"{STAGE_LABELS[s]} (end)" for s in stages
+    ]
+    figure = go.Figure(
+        go.Sankey(
+            arrangement="snap",
+            node={
+                "label": nodes,
+                "color": [STAGE_COLOURS[s] for s in stages] * 2,
+                "pad": 12,
+                "thickness": 14,
+            },
+            link={
+                "source": [stages.index(flow.from_stage) for flow in flows],
+                "target": [len(stages) + stages.index(flow.to_stage) for flow in flows],
+                "value": [flow.customers for flow in flows],
+                "hovertemplate": "%{source.label} → %{target.label}: %{value:,}<extra></extra>",
+            },
+        )
+    )
+    return _customer_base_layout(figure, height=360)
+
+
+def rfm_grid_figure(cells: list[RfmCell]) -> go.Figure:
+    """Heat map of customers by recency (rows, 5 on top) and frequency score (columns)."""
+    recency = [5, 4, 3, 2, 1]
+    frequency = [1, 2, 3, 4, 5]
+    by_score = {(cell.recency, cell.frequency): cell for cell in cells}
+    figure = go.Figure(
+        go.Heatmap(
+            z=[[by_score[(r, f)].customers for f in frequency] for r in recency],
+            x=[f"F{f}" for f in frequency],
+            y=[f"R{r}" for r in recency],
+            customdata=[[f"{by_score[(r, f)].revenue:,.2f}" for f in frequency] for r in recency],
+            text=[[f"{by_score[(r, f)].customers:,}" for f in frequency] for r in recency],
+            texttemplate="%{text}",
+            colorscale="Blues",
+            hovertemplate="%{y} %{x}: %{z:,} customers, revenue %{customdata}<extra></extra>",
+            showscale=False,
+        )
+    )
+    return _customer_base_layout(figure, height=320, yaxis={"autorange": "reversed"})
+
+
+def aipl_funnel_figure(steps: list[FunnelStep]) -> go.Figure:
+    """The AIPL funnel, each step with its share of the first."""
+    figure = go.Figure(
+        go.Funnel(
+            y=[step.step.capitalize() for step in steps],
+            x=[step.customers for step in steps],
+            textinfo="value+percent initial",
+            marker={"color": [CLAIMED_COLOUR, SPENT_COLOUR, REDEEMED_COLOUR, "#7c3aed"]},
+        )
+    )
+    return _customer_base_layout(figure, height=280)
+
+
+def cohort_retention_figure(cohorts: list[Cohort]) -> go.Figure:
+    """The retention triangle: a row per first-order month, a column per month since."""
+    span = max((len(cohort.retention) for cohort in cohorts), default=0)
+    figure = go.Figure(
+        go.Heatmap(
+            z=[
+                [c.retention[k] * 100 if k < len(c.retention) else None for k in range(span)]
+                for c in cohorts
+            ],
+            x=[f"+{k}" for k in range(span)],
+            y=[f"{c.month:%Y-%m} ({c.customers:,})" for c in cohorts],
+            colorscale="Greens",
+            texttemplate="%{z:.0f}%",
+            hovertemplate="%{y}, month %{x}: %{z:.1f}% bought<extra></extra>",
+            showscale=False,
+        )
+    )
+    return _customer_base_layout(
+        figure, height=max(240, 32 * len(cohorts) + 80), yaxis={"autorange": "reversed"}
+    )
+
+
+def cohort_ltv_figure(cohorts: list[Cohort]) -> go.Figure:
+    """Lines of paid GMV per customer since the first order, one per cohort."""
+    figure = go.Figure(
+        [
+            go.Scatter(
+                x=list(range(len(cohort.ltv))),
+                y=[float(value) for value in cohort.ltv],
+                name=f"{cohort.month:%Y-%m}",
+                mode="lines+markers",
+                hovertemplate="month +%{x}: %{y:,.2f} per customer<extra></extra>",
+            )
+            for cohort in cohorts
+        ]
+    )
+    return _customer_base_layout(
+        figure, xaxis={"title": "Months since the first order", "dtick": 1}
+    )
+
+
+def segment_ltv_figure(values: list[SegmentValue]) -> go.Figure:
+    """Bars of paid GMV per member, by segment."""
+    shown = [value for value in values if value.ltv is not None]
+    figure = go.Figure(
+        go.Bar(
+            x=[float(value.ltv) for value in shown],
+            y=[value.segment.name for value in shown],
+            orientation="h",
+            marker_color=CLAIMED_COLOUR,
+            customdata=[value.customers for value in shown],
+            hovertemplate="%{y}: %{x:,.2f} per member (%{customdata:,} members)<extra></extra>",
+        )
+    )
+    return _customer_base_layout(
+        figure, height=max(200, 28 * len(shown) + 80), yaxis={"autorange": "reversed"}
+    )
 
 
 def _share(used: int | Decimal, limit: int | Decimal) -> float | None:

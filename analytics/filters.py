@@ -1,6 +1,7 @@
-"""The campaigns overview's filters: the campaign list's (status, business line, type,
-trigger, search), a channel, and the period, shared by the page, its CSV exports and the
-API so a filtered link and an API query agree."""
+"""The report pages' filters, shared by each page, its CSV exports and its API so a filtered
+link and an API query agree: the campaigns overview's (the campaign list's status, business
+line, type, trigger and search, a channel, and the period) and the customer base's (the
+period and a segment)."""
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -13,6 +14,7 @@ from django.utils import timezone
 from campaigns import coupon_lists, selectors
 from campaigns.enums import CampaignStatus
 from campaigns.filters import CampaignFilterSet, start_of_local_day
+from segments.models import Segment
 
 # The default period: the last 30 calendar days, today included.
 DEFAULT_DAYS = 30
@@ -44,6 +46,8 @@ class PeriodForm(forms.Form):
     whose every entry the filterset applies as a filter)."""
 
     period: Period | None = None
+    # Without days, the period is the last `default_days`, today included.
+    default_days = DEFAULT_DAYS
 
     def clean(self):
         cleaned = super().clean()
@@ -59,8 +63,8 @@ class PeriodForm(forms.Form):
         elif first and last and (last - first).days >= LONGEST_PERIOD_DAYS:
             self.add_error("last_day", f"A period is at most {LONGEST_PERIOD_DAYS} days.")
         elif not self.errors:
-            last = last or (first + timedelta(days=DEFAULT_DAYS - 1) if first else today)
-            first = first or last - timedelta(days=DEFAULT_DAYS - 1)
+            last = last or (first + timedelta(days=self.default_days - 1) if first else today)
+            first = first or last - timedelta(days=self.default_days - 1)
             self.period = Period(first, last)
         return cleaned
 
@@ -114,3 +118,28 @@ def overview_filterset(data) -> CampaignOverviewFilterSet:
     """The overview's filters over every campaign, always bound: an empty query asks for
     the default period."""
     return CampaignOverviewFilterSet(data, queryset=selectors.campaigns_for_list())
+
+
+def _day_field(label: str) -> forms.DateField:
+    return forms.DateField(
+        required=False,
+        label=label,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="A calendar day in the operator's time zone, included.",
+    )
+
+
+class CustomerBaseForm(PeriodForm):
+    """The customer base's period (default the last 365 days) and, optionally, the segment
+    whose members at the period's end it is limited to."""
+
+    default_days = 365
+
+    first_day = _day_field("From")
+    last_day = _day_field("To")
+    segment = forms.ModelChoiceField(
+        queryset=Segment.objects.order_by("name"),
+        required=False,
+        empty_label="All customers",
+        help_text="Its members at the period's end.",
+    )

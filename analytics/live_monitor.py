@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import Q
 
 from campaigns import selectors as campaign_selectors
 from campaigns.enums import CampaignStatus, DeliveryState
 from campaigns.models import Campaign, DeliveryRun
+from crm.core.replica import reads_replica, report_cursor
 
 # The grants-per-minute window, and the refusals' (a marketer watches the last hour).
 MINUTES = 30
@@ -45,6 +45,7 @@ class LiveMonitor:
     pushes: list[tuple[Campaign, campaign_selectors.PushProgress]]
 
 
+@reads_replica
 def live_monitor(*, now: datetime) -> LiveMonitor:
     """Running campaigns (and any campaign whose push is not over) as of `now`."""
     unfinished = (DeliveryState.PENDING, DeliveryState.RUNNING, DeliveryState.PAUSED)
@@ -81,7 +82,7 @@ def live_monitor(*, now: datetime) -> LiveMonitor:
 
 
 def _grants_per_minute(ids: list[int], now: datetime) -> dict[int, list[int]]:
-    with connection.cursor() as cursor:
+    with report_cursor() as cursor:
         cursor.execute(
             """
             WITH minutes AS (
@@ -108,7 +109,7 @@ def _grants_per_minute(ids: list[int], now: datetime) -> dict[int, list[int]]:
 
 
 def _refusals(ids: list[int], now: datetime) -> dict[int, dict[str, int]]:
-    with connection.cursor() as cursor:
+    with report_cursor() as cursor:
         cursor.execute(
             """
             SELECT campaign_id, reason, count(*) FROM campaigns_couponevent

@@ -11,7 +11,14 @@ urlpatterns = [
         views.CampaignOverviewExportView.as_view(),
         name="campaign-overview-export",
     ),
+    path("reports/customers/", views.CustomerBaseView.as_view(), name="customer-base"),
+    path(
+        "reports/customers/export/",
+        views.CustomerBaseExportView.as_view(),
+        name="customer-base-export",
+    ),
     path("reports/live/", views.LiveMonitorView.as_view(), name="live-monitor"),
+    path("reports/live/export/", views.LiveMonitorExportView.as_view(), name="live-monitor-export"),
     path(
         "reports/campaigns/<slug:code>/export/",
         views.CampaignReportExportView.as_view(),

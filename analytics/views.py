@@ -1,5 +1,5 @@
-"""Report pages: the campaigns overview and its CSV exports, and a campaign report's CSV
-exports (the report itself is on the campaign page)."""
+"""Report pages: the campaigns overview, the live monitor, the customer base, and their CSV
+exports, with a campaign report's (the report itself is on the campaign page)."""
 
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
@@ -10,13 +10,16 @@ from django.views.generic import TemplateView
 from analytics.campaign_measures import Measures
 from analytics.campaign_overview import DEFAULT_ORDERING, campaign_overview
 from analytics.campaign_report import campaign_report
-from analytics.filters import overview_filterset
+from analytics.charts import STAGE_LABELS
+from analytics.customer_base import customer_base
+from analytics.filters import CustomerBaseForm, overview_filterset
 from analytics.live_monitor import MINUTES, live_monitor
 from campaigns import selectors as campaign_selectors
 from campaigns.models import Campaign
 from crm.core.csv_export import stream_csv
 from crm.core.permissions import READ_ROLES, RoleRequiredMixin
 from crm.core.sorting import sort_columns
+from segments.rules import RuleError
 
 # The issue asks for at least every 5 s.
 LIVE_REFRESH_SECONDS = 5
@@ -66,6 +69,16 @@ def measure_cells(measures: Measures) -> list:
     """A row's measures in MEASURE_COLUMNS order (rates unrounded, money as decimals)."""
     low, high = measures.lift_ci or (None, None)
     return [getattr(measures, name) for name in MEASURE_COLUMNS[:-2]] + [low, high]
+
+
+def _bad_export(errors) -> HttpResponse:
+    """A 400 naming each bad filter value: an export never quietly drops a filter."""
+    lines = [f"{name}: {' '.join(problems)}" for name, problems in errors.items()]
+    return HttpResponse(
+        "Fix these filters and export again:\n" + "\n".join(lines),
+        status=400,
+        content_type="text/plain; charset=utf-8",
+    )
 
 
 def _stamp() -> str:
@@ -121,12 +134,7 @@ class CampaignOverviewExportView(RoleRequiredMixin, View):
     def get(self, request):
         filterset = overview_filterset(request.GET)
         if not filterset.is_valid():
-            lines = [f"{name}: {' '.join(errors)}" for name, errors in filterset.errors.items()]
-            return HttpResponse(
-                "Fix these filters and export again:\n" + "\n".join(lines),
-                status=400,
-                content_type="text/plain; charset=utf-8",
-            )
+            return _bad_export(filterset.errors)
         overview = campaign_overview(
             campaigns=filterset.qs,
             period=filterset.period,
@@ -211,3 +219,121 @@ class LiveMonitorView(RoleRequiredMixin, TemplateView):
         context["minutes"] = MINUTES
         context["refresh_seconds"] = LIVE_REFRESH_SECONDS
         return context
+
+
+# Customer base ------------------------------------------------------------------------
+
+
+def _customer_base_or_errors(data):
+    """The customer base the query asks for, or the form with its errors."""
+    form = CustomerBaseForm(data)
+    if not form.is_valid():
+        return None, form
+    segment = form.cleaned_data.get("segment")
+    try:
+        base = customer_base(period=form.period, now=timezone.now(), segment=segment)
+    except RuleError as error:
+        form.add_error("segment", f"This segment's rules no longer work: {error}")
+        return None, form
+    return base, form
+
+
+class CustomerBaseView(RoleRequiredMixin, TemplateView):
+    allowed_roles = READ_ROLES
+    template_name = "analytics/customer_base.html"
+
+    def get(self, request, *args, **kwargs):
+        base, form = _customer_base_or_errors(request.GET)
+        context = self.get_context_data(base=base, form=form, stages=STAGE_LABELS, **kwargs)
+        return self.render_to_response(context, status=200 if base else 400)
+
+
+# The customer base's tables as CSV: name -> (header, rows of a CustomerBase).
+CUSTOMER_BASE_TABLES = {
+    "stages": (
+        ("month", "at", *STAGE_LABELS),
+        lambda base: (
+            [m.month.strftime("%Y-%m"), timezone.localtime(m.at).isoformat(), *m.stages.values()]
+            for m in base.stages_by_month
+        ),
+    ),
+    "flows": (
+        ("from_stage", "to_stage", "customers"),
+        lambda base: ([f.from_stage, f.to_stage, f.customers] for f in base.flows),
+    ),
+    "rfm": (
+        ("recency", "frequency", "customers", "revenue"),
+        lambda base: ([c.recency, c.frequency, c.customers, c.revenue] for c in base.rfm),
+    ),
+    "funnel": (
+        ("step", "customers", "conversion"),
+        lambda base: ([s.step, s.customers, s.conversion] for s in base.funnel),
+    ),
+    "cohorts": (
+        ("cohort", "customers", "months_since", "retention", "ltv"),
+        lambda base: (
+            [c.month.strftime("%Y-%m"), c.customers, k, c.retention[k], c.ltv[k]]
+            for c in base.cohorts
+            for k in range(len(c.retention))
+        ),
+    ),
+    "segments": (
+        ("segment", "members", "ltv"),
+        lambda base: ([v.segment.name, v.customers, v.ltv] for v in base.segments),
+    ),
+}
+
+
+class CustomerBaseExportView(RoleRequiredMixin, View):
+    """One of the customer base's tables (`table`, see CUSTOMER_BASE_TABLES) as CSV, with the
+    page's period and segment."""
+
+    allowed_roles = READ_ROLES
+
+    def get(self, request):
+        table = request.GET.get("table", "")
+        if table not in CUSTOMER_BASE_TABLES:
+            return _bad_export({"table": [f"Pick one of {', '.join(CUSTOMER_BASE_TABLES)}."]})
+        base, form = _customer_base_or_errors(request.GET)
+        if base is None:
+            return _bad_export(form.errors)
+        header, rows = CUSTOMER_BASE_TABLES[table]
+        period = f"{base.period.first_day:%Y%m%d}-{base.period.last_day:%Y%m%d}"
+        return stream_csv(
+            filename=f"customer-base-{table}-{period}-{_stamp()}.csv",
+            header=header,
+            rows=rows(base),
+        )
+
+
+class LiveMonitorExportView(RoleRequiredMixin, View):
+    """The live monitor's running campaigns as CSV, as of now."""
+
+    allowed_roles = READ_ROLES
+
+    def get(self, request):
+        monitor = live_monitor(now=timezone.now())
+        return stream_csv(
+            filename=f"live-monitor-{_stamp()}.csv",
+            header=(
+                "campaign",
+                "status",
+                "grants_this_minute",
+                f"grants_last_{MINUTES}_minutes",
+                "stock_left",
+                "budget_left",
+                "refusals_last_hour",
+            ),
+            rows=(
+                [
+                    live.campaign.code,
+                    live.campaign.status,
+                    live.last_minute,
+                    sum(live.per_minute),
+                    live.stock_left,
+                    live.budget_left,
+                    ";".join(f"{reason}={n}" for reason, n in live.refusals.items()),
+                ]
+                for live in monitor.campaigns
+            ),
+        )

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import connection
 from django.db.models import (
     Case,
     CharField,
@@ -29,6 +28,7 @@ from django.db.models.lookups import GreaterThanOrEqual
 
 from crm import measures
 from crm.core.models import Job
+from crm.core.replica import report_cursor
 from crm.enums import ImportKind, LifecycleStage
 from crm.models import BehaviourEvent, Customer, Order, PointsEntry, StageChange
 from crm.services.imports.layouts import LAYOUTS
@@ -83,6 +83,8 @@ class Dashboard:
     """Everything the home page shows."""
 
     counts: BaseCounts
+    # The same figures one period earlier: what changed.
+    previous: BaseCounts
     stages: list[StageCount]
     recent_jobs: list[Job]
 
@@ -190,35 +192,43 @@ def lifecycle_stage_counts() -> list[StageCount]:
     ]
 
 
-def stage_flows(*, start: datetime, end: datetime) -> list[StageFlow]:
+def stages_at(moment: datetime) -> measures.Sql:
+    """SELECT (customer_id, stage) of every customer with a paid order at `moment`, by the
+    stage definition (crm.measures) at that moment; the others are `potential` then."""
+    stage = measures.lifecycle_stage(
+        measures.ORDER_ALIAS, measures.current_thresholds(), as_of=moment
+    )
+    source = measures.paid_orders_up_to(as_of=moment).clause
+    return measures.Sql(
+        f"SELECT o.customer_id, {stage.text} AS stage {source.text} GROUP BY o.customer_id",
+        (*stage.params, *source.params),
+    )
+
+
+def stage_flows(
+    *, start: datetime, end: datetime, within: measures.Sql | None = None
+) -> list[StageFlow]:
     """Customers by (stage at `start`, stage at `end`), every pair that holds someone,
-    staying ones included, in rule order.
+    staying ones included, in rule order; `within`: a SELECT of the customer ids to count
+    (default all).
 
     Both stages come from the stage definition (crm.measures) at the period's ends, so
     history imported today has flows too; the recorded stage changes are not read.
     Customers without a paid order at a moment are `potential` then.
     """
-    thresholds = measures.current_thresholds()
-
-    def stages_at(moment: datetime) -> measures.Sql:
-        stage = measures.lifecycle_stage(measures.ORDER_ALIAS, thresholds, as_of=moment)
-        source = measures.paid_orders_up_to(as_of=moment).clause
-        return measures.Sql(
-            f"SELECT o.customer_id, {stage.text} AS stage {source.text} GROUP BY o.customer_id",
-            (*stage.params, *source.params),
-        )
-
     before, after = stages_at(start), stages_at(end)
-    with connection.cursor() as cursor:
+    scope = within or measures.Sql("SELECT id FROM crm_customer")
+    with report_cursor() as cursor:
         cursor.execute(
             f"""
             SELECT COALESCE(b.stage, 'potential'), COALESCE(a.stage, 'potential'), COUNT(*)
             FROM crm_customer c
             LEFT JOIN ({before.text}) b ON b.customer_id = c.id
             LEFT JOIN ({after.text}) a ON a.customer_id = c.id
+            WHERE c.id IN ({scope.text})
             GROUP BY 1, 2
             """,
-            (*before.params, *after.params),
+            (*before.params, *after.params, *scope.params),
         )
         rows = cursor.fetchall()
     order = [stage.value for stage in LifecycleStage]
@@ -234,9 +244,13 @@ def recent_jobs(*, limit: int = 8) -> list[Job]:
 
 
 def dashboard(*, as_of: datetime) -> Dashboard:
-    """The home page's figures: base counts, stage distribution and recent jobs."""
+    """The home page's figures: base counts now and RECENT_DAYS earlier, stage distribution
+    and recent jobs."""
     return Dashboard(
-        counts=base_counts(as_of=as_of), stages=lifecycle_stage_counts(), recent_jobs=recent_jobs()
+        counts=base_counts(as_of=as_of),
+        previous=base_counts(as_of=as_of - timedelta(days=RECENT_DAYS)),
+        stages=lifecycle_stage_counts(),
+        recent_jobs=recent_jobs(),
     )
 
 

@@ -13,7 +13,7 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from crm.core.databases import EmbeddedServer, database_settings
+from crm.core.databases import EmbeddedServer, database_settings, settings_from_url
 from crm.core.secret_key import development_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -41,6 +41,9 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 # https://docs.djangoproject.com/en/5.2/topics/i18n/timezones/ — stored in UTC, shown and
 # interpreted (date-only import values, calendar windows) in the operator's zone.
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
+# The operator's currency, as pages write money ("¥1,234.50"); amounts in the data carry
+# no currency.
+CURRENCY_SYMBOL = env.str("CURRENCY_SYMBOL", default="¥")
 USE_TZ = True
 LANGUAGE_CODE = "en-us"
 USE_I18N = True
@@ -120,6 +123,16 @@ DATABASES = {
         "CONN_HEALTH_CHECKS": True,
     },
 }
+# A read replica of it, for reports (crm/core/replica.py): their reads go there, everything
+# else stays on the primary. Tests read the primary's test database through it (MIRROR).
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = {
+        **settings_from_url(env.str("DATABASE_REPLICA_URL"), variable="DATABASE_REPLICA_URL"),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["crm.core.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # AUTH

@@ -169,3 +169,56 @@ class LiveMonitorSerializer(serializers.Serializer):
             LivePushSerializer({"campaign": campaign.code, **vars(push)}).data
             for campaign, push in monitor.pushes
         ]
+
+
+class MonthStagesSerializer(serializers.Serializer):
+    month = serializers.DateField(help_text="The month's first day.")
+    at = serializers.DateTimeField(help_text="The moment the stages are read.")
+    stages = serializers.DictField(child=serializers.IntegerField())
+
+
+class FlowSerializer(serializers.Serializer):
+    from_stage = serializers.CharField()
+    to_stage = serializers.CharField()
+    customers = serializers.IntegerField()
+
+
+class RfmCellSerializer(serializers.Serializer):
+    recency = serializers.IntegerField()
+    frequency = serializers.IntegerField()
+    customers = serializers.IntegerField()
+    revenue = serializers.DecimalField(**MONEY, help_text="Their paid GMV in the period.")
+
+
+class FunnelStepSerializer(serializers.Serializer):
+    step = serializers.CharField()
+    customers = serializers.IntegerField(help_text="At this step or above.")
+    conversion = serializers.FloatField(allow_null=True, help_text="Over the step before.")
+
+
+class CohortSerializer(serializers.Serializer):
+    month = serializers.DateField(help_text="The month of the first paid order.")
+    customers = serializers.IntegerField()
+    retention = serializers.ListField(child=serializers.FloatField())
+    ltv = serializers.ListField(child=serializers.DecimalField(**MONEY))
+
+
+class SegmentValueSerializer(serializers.Serializer):
+    segment = serializers.IntegerField(source="segment.pk")
+    name = serializers.CharField(source="segment.name")
+    customers = serializers.IntegerField()
+    ltv = serializers.DecimalField(**MONEY, allow_null=True)
+
+
+class CustomerBaseSerializer(serializers.Serializer):
+    first_day = serializers.DateField(source="period.first_day")
+    last_day = serializers.DateField(source="period.last_day")
+    as_of = serializers.DateTimeField()
+    segment = serializers.IntegerField(source="segment.pk", allow_null=True, default=None)
+    customers = serializers.IntegerField()
+    stages_by_month = MonthStagesSerializer(many=True)
+    flows = FlowSerializer(many=True)
+    rfm = RfmCellSerializer(many=True)
+    funnel = FunnelStepSerializer(many=True)
+    cohorts = CohortSerializer(many=True)
+    segments = SegmentValueSerializer(many=True)

@@ -15,5 +15,6 @@ urlpatterns = [
         views.CampaignOverviewView.as_view(),
         name="api-campaign-overview",
     ),
+    path("reports/customers/", views.CustomerBaseView.as_view(), name="api-customer-base"),
     path("reports/live/", views.LiveMonitorView.as_view(), name="api-live-monitor"),
 ]

@@ -3,6 +3,7 @@ and the campaigns overview (GET /api/v1/reports/campaigns/)."""
 
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -12,15 +13,18 @@ from rest_framework.views import APIView
 from analytics.api.serializers import (
     CampaignOverviewSerializer,
     CampaignReportSerializer,
+    CustomerBaseSerializer,
     LiveMonitorSerializer,
     ReportQuerySerializer,
 )
 from analytics.campaign_overview import DEFAULT_ORDERING, ORDERINGS, campaign_overview
 from analytics.campaign_report import campaign_report
-from analytics.filters import CampaignOverviewFilterSet, overview_filterset
+from analytics.customer_base import customer_base
+from analytics.filters import CampaignOverviewFilterSet, CustomerBaseForm, overview_filterset
 from analytics.live_monitor import live_monitor
 from campaigns.models import Campaign
 from crm.core.permissions import READ_ROLES, HasRole
+from segments.rules import RuleError
 
 
 class CampaignReportView(APIView):
@@ -122,3 +126,40 @@ class LiveMonitorView(APIView):
     )
     def get(self, request):
         return Response(LiveMonitorSerializer(live_monitor(now=timezone.now())).data)
+
+
+class CustomerBaseView(APIView):
+    permission_classes = [HasRole]
+    allowed_roles = READ_ROLES
+
+    @extend_schema(
+        operation_id="read_customer_base",
+        summary="The customer base over a period",
+        description="For the operator's calendar days `first_day` to `last_day` (default the "
+        "last 365 days), optionally within a segment's members at the period's end: lifecycle "
+        "stages at each month's end and the flows between the stages at the period's ends, "
+        "the RFM grid with revenue, the AIPL funnel, monthly cohort retention and lifetime "
+        "value, and LTV by saved segment.",
+        parameters=[
+            OpenApiParameter("first_day", OpenApiTypes.DATE),
+            OpenApiParameter("last_day", OpenApiTypes.DATE),
+            OpenApiParameter("segment", int, description="A saved segment's id."),
+        ],
+        responses={
+            200: CustomerBaseSerializer,
+            400: OpenApiResponse(description="A filter value is not valid (named)."),
+            403: OpenApiResponse(description="Only marketers and analysts read reports."),
+        },
+    )
+    def get(self, request):
+        form = CustomerBaseForm(request.query_params)
+        if not form.is_valid():
+            raise ValidationError(form.errors)
+        try:
+            base = customer_base(
+                period=form.period, now=timezone.now(), segment=form.cleaned_data.get("segment")
+            )
+        except RuleError as error:
+            problem = f"This segment's rules no longer work: {error}"
+            raise ValidationError({"segment": [problem]}) from error
+        return Response(CustomerBaseSerializer(base).data)

@@ -11,12 +11,19 @@ from django.utils.safestring import SafeString
 from analytics.campaign_measures import Measures
 from analytics.campaign_report import Burn, Day
 from analytics.charts import (
+    aipl_funnel_figure,
     campaign_burn_figure,
     campaign_series_figure,
     channel_return_figure,
     chart_html,
+    cohort_ltv_figure,
+    cohort_retention_figure,
     lifecycle_stage_figure,
+    rfm_grid_figure,
+    segment_ltv_figure,
     size_history_figure,
+    stage_flows_figure,
+    stages_by_month_figure,
 )
 from crm.selectors import StageCount
 from segments.models import SegmentSizeSnapshot
@@ -52,3 +59,21 @@ def campaign_burn_chart(burn: Burn) -> SafeString:
 def channel_return_chart(channels: dict[str, Measures]) -> SafeString:
     """The overview's GMV and discount cost per channel."""
     return chart_html(channel_return_figure(channels))
+
+
+# The customer base page: each chart of analytics.charts by name, from its rows.
+CUSTOMER_BASE_CHARTS = {
+    "stages": stages_by_month_figure,
+    "flows": stage_flows_figure,
+    "rfm": rfm_grid_figure,
+    "funnel": aipl_funnel_figure,
+    "retention": cohort_retention_figure,
+    "ltv": cohort_ltv_figure,
+    "segments": segment_ltv_figure,
+}
+
+
+@register.simple_tag
+def customer_base_chart(name: str, rows) -> SafeString:
+    """`{% customer_base_chart "flows" base.flows %}`: one of the customer base's charts."""
+    return chart_html(CUSTOMER_BASE_CHARTS[name](rows))

@@ -2,7 +2,9 @@
 write it) and `{% sparkline counts %}` (grants per minute as bars)."""
 
 from django import template
+from django.conf import settings
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -58,3 +60,24 @@ def sparkline(counts: list[int], width: int = 150, height: int = 28) -> str:
         height,
         bars,
     )
+
+
+@register.filter
+def money(value) -> str:
+    """An amount with the operator's currency symbol (settings.CURRENCY_SYMBOL)."""
+    if value is None:
+        return "—"
+    return f"{settings.CURRENCY_SYMBOL}{value:,.2f}"
+
+
+@register.simple_tag
+def trend(current, previous) -> str:
+    """How `current` compares with `previous`, as a signed percentage (or "new")."""
+    if current == previous:
+        return mark_safe('<span class="trend flat">no change</span>')
+    if not previous:
+        return mark_safe('<span class="trend up">new</span>')
+    change = (float(current) - float(previous)) / float(previous)
+    direction = "up" if change > 0 else "down"
+    arrow = "▲" if change > 0 else "▼"
+    return format_html('<span class="trend {}">{} {}</span>', direction, arrow, f"{change:+.1%}")

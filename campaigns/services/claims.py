@@ -27,6 +27,7 @@ from campaigns.exceptions import (
 )
 from campaigns.models import Campaign, Coupon, CouponTemplate, Grant, HarassmentSettings
 from campaigns.operator_time import operator_zone_name
+from crm.core.replica import reads_primary
 from crm.models import Customer
 from segments.selectors import Audience, segment_audience, segments_version
 
@@ -88,6 +89,7 @@ def current_harassment_settings() -> HarassmentSettings:
     return harassment_settings
 
 
+@reads_primary
 def claim_coupon(
     *,
     campaign: str,
@@ -257,6 +259,7 @@ class BatchClaim:
     customer_pk: int | None
 
 
+@reads_primary
 def claim_batch(
     *,
     campaign: str,

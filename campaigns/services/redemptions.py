@@ -14,6 +14,7 @@ from campaigns.exceptions import RedemptionRefused
 from campaigns.models import Coupon, CouponEvent, Redemption
 from campaigns.operator_time import operator_time
 from campaigns.restrictions import matching_key
+from crm.core.replica import reads_primary
 from crm.enums import OrderStatus, PointsReason
 from crm.models import Customer, Order
 from crm.services.points import points_change
@@ -40,6 +41,7 @@ class RedemptionResult:
 
 
 @transaction.atomic
+@reads_primary
 def redeem_coupon(
     *,
     code: str,

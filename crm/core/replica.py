@@ -1,0 +1,100 @@
+"""Reports read from a PostgreSQL read replica when one is configured (DATABASE_REPLICA_URL:
+the `replica` alias); everything else, writes and the claim engine included, stays on the
+primary.
+
+A report's selector runs inside `report_reads()`: there the router sends the ORM's reads to
+the replica, and `report_cursor()` opens the raw SQL's cursor on it. Outside that block
+nothing is routed, so a write, a claim or a read that must see its own write never meets a
+replica, however it is called. A replica lags its primary by its replay delay: a report
+may miss the last moments, never anything more.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import wraps
+
+from django.db import DEFAULT_DB_ALIAS, connections
+
+REPLICA = "replica"
+
+_reading_reports: ContextVar[bool] = ContextVar("reading_reports", default=False)
+
+
+def replica_configured() -> bool:
+    """Whether DATABASES has a replica (DATABASE_REPLICA_URL)."""
+    return REPLICA in connections.settings
+
+
+def report_database() -> str:
+    """The alias report reads use now: the replica inside `report_reads()`, if there is
+    one."""
+    if _reading_reports.get() and replica_configured():
+        return REPLICA
+    return DEFAULT_DB_ALIAS
+
+
+def report_cursor():
+    """A cursor for a report's raw SQL (see report_database)."""
+    return connections[report_database()].cursor()
+
+
+@contextmanager
+def report_reads() -> Iterator[None]:
+    """Within: the reads of a report, routed to the replica when there is one."""
+    token = _reading_reports.set(True)
+    try:
+        yield
+    finally:
+        _reading_reports.reset(token)
+
+
+@contextmanager
+def primary_reads() -> Iterator[None]:
+    """Within: every read on the primary, even inside report_reads() (the claim engine)."""
+    token = _reading_reports.set(False)
+    try:
+        yield
+    finally:
+        _reading_reports.reset(token)
+
+
+def reads_replica(selector: Callable) -> Callable:
+    """Decorate a report's selector: it runs inside report_reads()."""
+
+    @wraps(selector)
+    def reading(*args, **kwargs):
+        with report_reads():
+            return selector(*args, **kwargs)
+
+    return reading
+
+
+def reads_primary(service: Callable) -> Callable:
+    """Decorate a service that must read what it writes (the claim engine's entries): it
+    reads the primary, whoever calls it."""
+
+    @wraps(service)
+    def reading(*args, **kwargs):
+        with primary_reads():
+            return service(*args, **kwargs)
+
+    return reading
+
+
+class ReplicaRouter:
+    """DATABASE_ROUTERS: report reads to the replica, all else to the primary; migrations
+    run on the primary only (a replica replays them)."""
+
+    def db_for_read(self, model, **hints) -> str | None:
+        return report_database()
+
+    def db_for_write(self, model, **hints) -> str:
+        return DEFAULT_DB_ALIAS
+
+    def allow_relation(self, first, second, **hints) -> bool:
+        # One database, twice: a replica's rows are the primary's.
+        return True
+
+    def allow_migrate(self, db, app_label, model_name=None, **hints) -> bool:
+        return db == DEFAULT_DB_ALIAS

@@ -1,0 +1,209 @@
+"""Reports read from a real streaming replica of the server under test, started here with
+pg_basebackup and pg_ctl (the wheel's for the embedded server, the packaged ones for the
+machine's PostgreSQL 15); writes and the claim engine stay on the primary.
+
+The proof that a report reads the replica: with the replica's replay paused, a claim made
+on the primary is missing from the report, and appears once replay resumes."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from campaigns.models import Campaign, Grant
+from campaigns.services.claims import claim_coupon
+from crm.core.databases import DatabaseConfigurationError, EmbeddedServer, programs_for
+from crm.core.replica import REPLICA, report_reads
+from tests.conftest import make_user, token_client
+from tests.factories import CustomerFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+REPLICA_DIR = settings.BASE_DIR / "var" / "postgres-test-replica"
+# A hot standby needs at least the primary's values of these.
+STANDBY_LIMITS = (
+    "max_connections",
+    "max_worker_processes",
+    "max_wal_senders",
+    "max_prepared_transactions",
+    "max_locks_per_transaction",
+)
+REPLAY_TIMEOUT_SECONDS = 30
+
+
+@pytest.fixture
+def replica(transactional_db, django_db_blocker):
+    """A streaming replica of the test server, as the `replica` alias, for one test."""
+    primary = connections["default"]
+    primary.ensure_connection()
+    programs = programs_for(primary.pg_version)
+    major = primary.pg_version // 10000
+    assert programs is not None, (
+        f"No PostgreSQL {major} programs here to start a replica of the test server "
+        f"(Debian: apt-get install postgresql-{major})."
+    )
+    with primary.cursor() as cursor:
+        limits = {}
+        for name in STANDBY_LIMITS:
+            cursor.execute(f"SHOW {name}")
+            limits[name] = cursor.fetchone()[0]
+    shutil.rmtree(REPLICA_DIR, ignore_errors=True)
+    server = EmbeddedServer(data_dir=REPLICA_DIR, server_settings=limits, binaries=programs)
+    try:
+        server.start_as_replica_of(primary.settings_dict)
+    except DatabaseConfigurationError as error:
+        pytest.fail(
+            f"{error}\nA TEST_DATABASE_URL server must accept replication connections from "
+            "its user (pg_hba.conf: host replication <user> <address> ...)."
+        )
+    connections.settings[REPLICA] = {
+        **primary.settings_dict,
+        "HOST": str(server.socket_dir),
+        "PORT": "5432",
+        "TEST": {**primary.settings_dict["TEST"], "MIRROR": "default"},
+    }
+    try:
+        # Django's TestCase refuses connections to aliases a test did not declare, and a test
+        # can declare only aliases that exist when it starts: this one starts inside it.
+        with django_db_blocker.unblock():
+            yield server
+    finally:
+        connections[REPLICA].close()
+        del connections[REPLICA]
+        del connections.settings[REPLICA]
+        server.stop()
+        shutil.rmtree(REPLICA_DIR, ignore_errors=True)
+
+
+def replayed() -> None:
+    """Wait until the replica has replayed everything the primary wrote so far."""
+    with connections["default"].cursor() as cursor:
+        # The insert position, not the write position: the embedded test server commits
+        # asynchronously, so a commit may not be written yet.
+        cursor.execute("SELECT pg_current_wal_insert_lsn()")
+        (written,) = cursor.fetchone()
+    deadline = time.monotonic() + REPLAY_TIMEOUT_SECONDS
+    while True:
+        with connections[REPLICA].cursor() as cursor:
+            cursor.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [written])
+            if cursor.fetchone()[0]:
+                return
+        assert time.monotonic() < deadline, f"the replica did not replay {written}"
+        time.sleep(0.05)
+
+
+def replay(action: str) -> None:
+    with connections[REPLICA].cursor() as cursor:
+        cursor.execute(f"SELECT pg_wal_replay_{action}()")
+
+
+@pytest.fixture
+def campaign(make_campaign, lenient_harassment_rules):
+    now = timezone.now()
+    for n in range(3):
+        CustomerFactory(customer_id=f"P{n}", city="Shanghai")
+    return make_campaign(
+        code="replicated",
+        claim_starts_at=now - timedelta(days=1),
+        claim_ends_at=now + timedelta(days=1),
+    )
+
+
+def claim(customer: str) -> None:
+    claim_coupon(
+        campaign="replicated",
+        customer=customer,
+        channel="app_push",
+        trigger="login",
+        idempotency_key=f"replica-{customer}",
+        now=timezone.now(),
+    )
+
+
+def test_reports_read_the_replica_and_writes_go_to_the_primary(replica, campaign):
+    analyst = token_client(make_user("analyst"))
+    url = "/api/v1/campaigns/replicated/report/"
+    claim("P0")
+    replayed()
+    replay("pause")
+    try:
+        # when a claim is written while the replica does not replay
+        claim("P1")
+        with CaptureQueriesContext(connections[REPLICA]) as on_replica:
+            stale = analyst.get(url).json()
+        # (read now: the next request empties the connection's log)
+        replica_queries = [query["sql"] for query in on_replica.captured_queries]
+        overview = analyst.get("/api/v1/reports/campaigns/").json()
+    finally:
+        replay("resume")
+
+    # then the report (and the overview) answered from the replica: one grant, not two
+    assert stale["total"]["claimed"] == 1
+    assert [row["claimed"] for row in overview["campaigns"]] == [1]
+    assert any("campaigns_grant" in sql for sql in replica_queries)
+    assert Grant.objects.filter(campaign=campaign).count() == 2  # the primary has both
+    # and once the replica has replayed, the report has it too
+    replayed()
+    assert analyst.get(url).json()["total"]["claimed"] == 2
+
+
+def test_a_claim_never_reads_the_replica(replica, campaign):
+    replayed()
+    with report_reads(), CaptureQueriesContext(connections[REPLICA]) as on_replica:
+        # inside a report's block, the ORM's reads are routed to the replica...
+        assert Campaign.objects.filter(code="replicated").count() == 1
+        routed = len(on_replica.captured_queries)
+        # ...but a claim reads and writes the primary (a standby refuses writes)
+        claim("P2")
+        after_claim = len(on_replica.captured_queries)
+    assert routed == 1
+    assert after_claim == routed
+    assert Grant.objects.filter(campaign=campaign, customer__customer_id="P2").count() == 1
+
+
+def test_database_replica_url_adds_a_test_mirror_and_the_router(db):
+    """The settings build the alias from DATABASE_REPLICA_URL, mirrored in tests (the test
+    database is never created on a replica), and refuse anything but PostgreSQL."""
+    script = (
+        "import json, django; from django.conf import settings; django.setup(); "
+        "print(json.dumps([settings.DATABASES['replica'][k] for k in ('HOST', 'PORT', "
+        "'NAME', 'TEST')] + [settings.DATABASE_ROUTERS]))"
+    )
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "crm.settings",
+        "DATABASE_REPLICA_URL": "postgres://reader@replica.example:6543/opscrm",
+    }
+    answer = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=settings.BASE_DIR,
+        check=True,
+    )
+    host, port, name, test, routers = json.loads(answer.stdout)
+    assert (host, str(port), name) == ("replica.example", "6543", "opscrm")
+    assert test["MIRROR"] == "default"
+    assert routers == ["crm.core.replica.ReplicaRouter"]
+    refused = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**environment, "DATABASE_REPLICA_URL": "mysql://reader@replica/opscrm"},
+        cwd=settings.BASE_DIR,
+        check=False,
+    )
+    assert refused.returncode != 0
+    assert "DATABASE_REPLICA_URL names 'mysql', but OpsCRM runs on PostgreSQL only" in (
+        refused.stderr
+    )

@@ -293,7 +293,10 @@ def stages_by_month_figure(months: list[MonthStages]) -> go.Figure:
         ]
     )
     return _customer_base_layout(
-        figure, barmode="stack", xaxis={"type": "category"}, yaxis=_count_axis([0])
+        figure,
+        barmode="stack",
+        xaxis={"type": "category"},
+        yaxis=_count_axis([sum(month.stages.values()) for month in months]),
     )
 
 
@@ -360,16 +363,19 @@ def aipl_funnel_figure(steps: list[FunnelStep]) -> go.Figure:
 def cohort_retention_figure(cohorts: list[Cohort]) -> go.Figure:
     """The retention triangle: a row per first-order month, a column per month since."""
     span = max((len(cohort.retention) for cohort in cohorts), default=0)
+    shares = [
+        [c.retention[k] * 100 if k < len(c.retention) else None for k in range(span)]
+        for c in cohorts
+    ]
     figure = go.Figure(
         go.Heatmap(
-            z=[
-                [c.retention[k] * 100 if k < len(c.retention) else None for k in range(span)]
-                for c in cohorts
-            ],
+            z=shares,
             x=[f"+{k}" for k in range(span)],
             y=[f"{c.month:%Y-%m} ({c.customers:,})" for c in cohorts],
             colorscale="Greens",
-            texttemplate="%{z:.0f}%",
+            # Months not reached yet stay blank (the triangle), not "%".
+            text=[["" if share is None else f"{share:.0f}%" for share in row] for row in shares],
+            texttemplate="%{text}",
             hovertemplate="%{y}, month %{x}: %{z:.1f}% bought<extra></extra>",
             showscale=False,
         )

@@ -81,6 +81,14 @@ def _bad_export(errors) -> HttpResponse:
     )
 
 
+def _show_period(form, period) -> None:
+    """Write the period a valid form defaulted to into its date fields, so the page shows
+    the days it reports on."""
+    form.data = form.data.copy()
+    form.data["first_day"] = period.first_day.isoformat()
+    form.data["last_day"] = period.last_day.isoformat()
+
+
 def _stamp() -> str:
     return timezone.localtime().strftime("%Y%m%d-%H%M")
 
@@ -109,6 +117,7 @@ class CampaignOverviewView(RoleRequiredMixin, TemplateView):
             now=timezone.now(),
             ordering=ordering,
         )
+        _show_period(self.filterset.form, overview.period)
         page = Paginator(overview.rows, self.paginate_by).get_page(self.request.GET.get("page"))
         context.update(
             overview=overview,
@@ -244,6 +253,8 @@ class CustomerBaseView(RoleRequiredMixin, TemplateView):
 
     def get(self, request, *args, **kwargs):
         base, form = _customer_base_or_errors(request.GET)
+        if base:
+            _show_period(form, base.period)
         context = self.get_context_data(base=base, form=form, stages=STAGE_LABELS, **kwargs)
         return self.render_to_response(context, status=200 if base else 400)
 

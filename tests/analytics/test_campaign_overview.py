@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from campaigns.services.claims import claim_coupon
@@ -226,6 +227,12 @@ def test_the_page_and_its_exports_show_the_api_s_numbers(shop):
     assert [(line["channel"], line["gmv"], line["cost"]) for line in lines] == [
         (row["channel"], row["gmv"], row["cost"]) for row in body["channels"]
     ]
+
+    # Without days, the page reports on the last 30 and shows them in its date fields.
+    today = timezone.localdate()
+    default = browser.get(reverse("campaign-overview")).content.decode()
+    assert f'name="first_day" value="{today - timedelta(days=29)}"' in default
+    assert f'name="last_day" value="{today}"' in default
 
     bad = browser.get(reverse("campaign-overview"), {"last_day": "someday"})
     assert bad.status_code == 400

@@ -3,14 +3,20 @@ the body after the content; each chart comes inert in a <template data-chart> fo
 static/js/charts.js to draw; and the campaign report's figures hold the report's numbers,
 a zero stock or budget included."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
 from analytics.campaign_report import Burn, Day
-from analytics.charts import campaign_burn_figure, campaign_series_figure
+from analytics.charts import (
+    campaign_burn_figure,
+    campaign_series_figure,
+    cohort_retention_figure,
+    stages_by_month_figure,
+)
+from analytics.customer_base import Cohort, MonthStages
 from campaigns.services.claims import claim_coupon
 from campaigns.services.redemptions import OrderLine, redeem_coupon
 from segments.models import Segment, SegmentSizeSnapshot
@@ -269,3 +275,30 @@ def test_a_report_counting_more_than_a_lowered_stock_shows_no_negative_rest():
     used, left = figure.data
     assert (used.x, left.x) == ((125.0, 100.0), (0.0, 0.0))
     assert figure.layout.xaxis.range == (0, 125.0)
+
+
+STAGES = dict.fromkeys(
+    ("potential", "churned", "silent", "new", "mature", "declining", "growing"), 0
+)
+
+
+def test_customer_base_charts_scale_their_axis_and_leave_future_months_blank():
+    months = [
+        MonthStages(
+            date(2026, m, 1), datetime(2026, m + 1, 1, tzinfo=UTC), STAGES | {"new": 900 * m}
+        )
+        for m in (1, 2)
+    ]
+    stacked = stages_by_month_figure(months)
+    # A tick per customer (dtick 1) would draw thousands of labels.
+    assert stacked.layout.yaxis.dtick is None
+    assert [bar.name for bar in stacked.data][:2] == ["Potential", "Churned"]
+    few = stages_by_month_figure([MonthStages(date(2026, 1, 1), months[0].at, STAGES | {"new": 3})])
+    assert few.layout.yaxis.dtick == 1
+    triangle = cohort_retention_figure(
+        [
+            Cohort(date(2026, 1, 1), 4, [1.0, 0.5], [Decimal("10.00"), Decimal("15.00")]),
+            Cohort(date(2026, 2, 1), 2, [1.0], [Decimal("20.00")]),
+        ]
+    )
+    assert [list(row) for row in triangle.data[0].text] == [["100%", "50%"], ["100%", ""]]

@@ -218,13 +218,13 @@ def _messages(cursor, ids, as_of):
 
 
 def _grants(cursor, ids, as_of):
-    """Per campaign and channel: grants made by `as_of` and the coupons they issued."""
+    """Per campaign and channel: grants made by `as_of` and the coupons they issued (each
+    grant records its number: no join to a million coupons)."""
     cursor.execute(
         """
-        SELECT g.campaign_id, ch.code, count(DISTINCT g.id), count(c.id)
+        SELECT g.campaign_id, ch.code, count(*), sum(g.coupon_count)::int
         FROM campaigns_grant g
         JOIN crm_channel ch ON ch.id = g.channel_id
-        LEFT JOIN campaigns_coupon c ON c.grant_id = g.id
         WHERE g.campaign_id = ANY(%s) AND g.granted_at <= %s
         GROUP BY g.campaign_id, ch.code
         """,
@@ -282,22 +282,30 @@ def _redemptions(cursor, ids, as_of):
 def _lifts(cursor, ids, as_of) -> dict[int, Lift]:
     """SPEC §6's lift of each campaign: per-customer paid GMV of treated and holdout
     audience members from its window's start to the earlier of its end and `as_of`."""
+    # Orders are summed per customer once per distinct window, then joined to the audience:
+    # joining each member to its orders first took 3.6 s at 1M members and 1.3M orders in
+    # the window against about 1.5 s this way (bench_reports).
     cursor.execute(
         """
-        WITH members AS (
-            SELECT a.campaign_id, a.customer_id, a.treated, c.claim_starts_at AS start,
-                   least(c.claim_ends_at, %(as_of)s) AS until
-            FROM campaigns_audiencemember a JOIN campaigns_campaign c ON c.id = a.campaign_id
-            WHERE a.campaign_id = ANY(%(ids)s) AND a.joined_at <= %(as_of)s
+        WITH chosen AS (
+            SELECT id, claim_starts_at AS start, least(claim_ends_at, %(as_of)s) AS until
+            FROM campaigns_campaign WHERE id = ANY(%(ids)s)
+        ), windows AS (
+            SELECT DISTINCT start, until FROM chosen WHERE until > start
         ), spend AS (
-            SELECT m.campaign_id, m.treated, coalesce(sum(o.amount), 0) AS gmv
-            FROM members m
-            LEFT JOIN crm_order o ON o.customer_id = m.customer_id AND o.status = 'paid'
-                 AND o.placed_at >= m.start AND o.placed_at < m.until
-            GROUP BY m.campaign_id, m.customer_id, m.treated
+            SELECT w.start, w.until, o.customer_id, sum(o.amount) AS gmv
+            FROM windows w JOIN crm_order o ON o.status = 'paid'
+                 AND o.placed_at >= w.start AND o.placed_at < w.until
+            GROUP BY 1, 2, 3
         )
-        SELECT campaign_id, treated, count(*), avg(gmv), coalesce(var_samp(gmv), 0)
-        FROM spend GROUP BY campaign_id, treated
+        SELECT a.campaign_id, a.treated, count(*), avg(coalesce(s.gmv, 0)),
+               coalesce(var_samp(coalesce(s.gmv, 0)), 0)
+        FROM campaigns_audiencemember a
+        JOIN chosen c ON c.id = a.campaign_id
+        LEFT JOIN spend s ON s.start = c.start AND s.until = c.until
+             AND s.customer_id = a.customer_id
+        WHERE a.campaign_id = ANY(%(ids)s) AND a.joined_at <= %(as_of)s
+        GROUP BY a.campaign_id, a.treated
         """,
         {"ids": ids, "as_of": as_of},
     )

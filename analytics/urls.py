@@ -20,6 +20,11 @@ urlpatterns = [
     path("reports/live/", views.LiveMonitorView.as_view(), name="live-monitor"),
     path("reports/live/export/", views.LiveMonitorExportView.as_view(), name="live-monitor-export"),
     path(
+        "reports/campaigns/<slug:code>/panel/",
+        views.CampaignReportPanelView.as_view(),
+        name="campaign-report-panel",
+    ),
+    path(
         "reports/campaigns/<slug:code>/export/",
         views.CampaignReportExportView.as_view(),
         name="campaign-report-export",

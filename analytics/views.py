@@ -7,13 +7,14 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
-from analytics.campaign_measures import Measures
+from analytics.campaign_measures import MIN_HOLDOUT, Measures
 from analytics.campaign_overview import DEFAULT_ORDERING, campaign_overview
 from analytics.campaign_report import campaign_report
 from analytics.charts import STAGE_LABELS
 from analytics.customer_base import customer_base
 from analytics.filters import CustomerBaseForm, overview_filterset
 from analytics.live_monitor import MINUTES, live_monitor
+from analytics.templatetags.measures import shown
 from campaigns import selectors as campaign_selectors
 from campaigns.models import Campaign
 from crm.core.csv_export import stream_csv
@@ -348,3 +349,44 @@ class LiveMonitorExportView(RoleRequiredMixin, View):
                 for live in monitor.campaigns
             ),
         )
+
+
+# The campaign report's rows on the campaign page: (measure, label).
+REPORT_ROWS = (
+    ("delivered", "Delivered"),
+    ("delivery_failed", "Delivery failed"),
+    ("claimed", "Claimed"),
+    ("claim_rate", "Claim rate"),
+    ("redeemed", "Redeemed"),
+    ("redemption_rate", "Redemption rate"),
+    ("gmv", "GMV"),
+    ("cost", "Discount cost"),
+    ("roi", "ROI"),
+    ("aov", "Average order value"),
+)
+
+
+class CampaignReportPanelView(RoleRequiredMixin, TemplateView):
+    """The campaign page's report panel, loaded after the page (htmx): at a million grants
+    the report takes seconds (bench_reports), and the page should not wait for it."""
+
+    allowed_roles = READ_ROLES
+    template_name = "analytics/campaign_report.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        campaign = Campaign.objects.filter(code=kwargs["code"]).first()
+        if campaign is None:
+            raise Http404("No campaign with this code.")
+        report = campaign_report(campaign=campaign, as_of=timezone.now())
+        columns = [("Total", report.total), *report.channels.items()]
+        context.update(
+            report=report,
+            columns=[name for name, _ in columns],
+            rows=[
+                (key, label, [shown(key, getattr(measures, key)) for _, measures in columns])
+                for key, label in REPORT_ROWS
+            ],
+            min_holdout=MIN_HOLDOUT,
+        )
+        return context

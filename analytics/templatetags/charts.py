@@ -1,7 +1,7 @@
 """The charts of analytics/charts.py as template tags, for the pages of crm and segments:
 those apps are lower than analytics and never import it (STYLE §2.1), so their views put
 the rows in the context and their templates draw them, as the campaign page does with
-`campaign_report_panel`. A page using one of these tags includes
+its report panel. A page using one of these tags includes
 templates/components/charts.html in its `charts` block.
 """
 

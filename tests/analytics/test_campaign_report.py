@@ -333,7 +333,7 @@ def test_an_empty_holdout_and_no_activity_give_nulls_not_errors(make_campaign, a
     # and the campaign page says why there is no lift
     browser = APIClient()
     browser.force_login(make_user("analyst"))
-    html = browser.get(reverse("campaign-detail", args=[campaign.code])).content.decode()
+    html = browser.get(reverse("campaign-report-panel", args=[campaign.code])).content.decode()
     report = html.split('id="report"', 1)[1].split("</article>", 1)[0]
     assert "No lift: The holdout has 0 customers; lift needs at least 30." in report
 
@@ -353,7 +353,7 @@ def test_the_page_shows_the_numbers_of_the_api(started, audience, as_of):
     body = token_client(analyst).get(f"/api/v1/campaigns/{campaign.code}/report/").json()
     browser = APIClient()
     browser.force_login(analyst)
-    html = browser.get(reverse("campaign-detail", args=[campaign.code])).content.decode()
+    html = browser.get(reverse("campaign-report-panel", args=[campaign.code])).content.decode()
     report = html.split('id="report"', 1)[1].split("</article>", 1)[0]
     claimed_row = report.split('data-measure="claimed"', 1)[1].split("</tr>", 1)[0]
     cells = [cell.split(">", 1)[1] for cell in claimed_row.split("<td")[1:]]

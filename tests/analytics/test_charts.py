@@ -164,13 +164,17 @@ def claimed(make_campaign, as_of):
 def test_the_campaign_page_shows_the_reports_series_and_burn_charts(marketer_client, claimed):
     # when
     response = marketer_client.get(reverse("campaign-detail", args=[claimed.code]))
+    panel = marketer_client.get(reverse("campaign-report-panel", args=[claimed.code]))
 
-    # then
+    # then the page loads Plotly for the report panel it fetches after it (htmx)
     page = response.content.decode()
     assert response.status_code == 200
     assert_loads_charts_once_deferred_at_the_end(page)
-    assert_every_chart_is_inert(page, charts=2)
-    report = page.split('id="report"', 1)[1].split("</article>", 1)[0]
+    assert f'hx-get="{reverse("campaign-report-panel", args=[claimed.code])}"' in page
+    assert_every_chart_is_inert(page, charts=0)
+    assert "<html" not in panel.content.decode()
+    assert_every_chart_is_inert(panel.content.decode(), charts=2)
+    report = panel.content.decode().split('id="report"', 1)[1].split("</article>", 1)[0]
     series = chart_box(report, "report-series")
     assert series.startswith("<template data-chart>")
     # the window's days in the operator's zone (Asia/Shanghai), claims and redemptions
@@ -195,12 +199,12 @@ def test_the_campaign_page_before_its_window_has_only_the_burn_chart(
     )
 
     # when
-    page = marketer_client.get(reverse("campaign-detail", args=[campaign.code])).content.decode()
+    url = reverse("campaign-report-panel", args=[campaign.code])
+    panel = marketer_client.get(url).content.decode()
 
     # then
-    assert_loads_charts_once_deferred_at_the_end(page)
-    assert_every_chart_is_inert(page, charts=1)
-    report = page.split('id="report"', 1)[1].split("</article>", 1)[0]
+    assert_every_chart_is_inert(panel, charts=1)
+    report = panel.split('id="report"', 1)[1].split("</article>", 1)[0]
     assert '<p class="muted" id="report-series">Claims open 2027-06-30 20:00.</p>' in report
     assert chart_box(report, "report-burn").startswith("<template data-chart>")
 

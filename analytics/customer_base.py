@@ -19,8 +19,8 @@ first day to the end of its last, operator time):
   period; retention at month k: the share with a paid order in the k-th month after it;
   lifetime value at month k: their paid GMV from the first order to that month's end, per
   customer;
-- LTV by segment: each saved segment's members at the period's end, their paid GMV up to
-  it per member.
+- LTV by segment: the first SEGMENTS_SHOWN saved segments by name, each one's members at
+  the period's end and their paid GMV up to it per member (one membership query each).
 """
 
 from dataclasses import dataclass
@@ -315,7 +315,8 @@ def _cohorts(cursor, period: Period, end: datetime, within: Sql) -> list[Cohort]
 
 
 def _segment_values(end: datetime) -> list[SegmentValue]:
-    """Each saved segment's members at `end` and their paid GMV up to it per member."""
+    """The first SEGMENTS_SHOWN saved segments' members at `end` and their paid GMV up to
+    it per member."""
     values = []
     for segment in Segment.objects.order_by("name")[:SEGMENTS_SHOWN]:
         try:

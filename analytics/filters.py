@@ -130,8 +130,9 @@ def _day_field(label: str) -> forms.DateField:
 
 
 class CustomerBaseForm(PeriodForm):
-    """The customer base's period (default the last 365 days) and, optionally, the segment
-    whose members at the period's end it is limited to."""
+    """The customer base's period (default the last 365 days; it may not start after
+    today: its flows run from the stages at its start to those at its end, or now) and,
+    optionally, the segment whose members at the period's end it is limited to."""
 
     default_days = 365
 
@@ -143,3 +144,9 @@ class CustomerBaseForm(PeriodForm):
         empty_label="All customers",
         help_text="Its members at the period's end.",
     )
+
+    def clean_first_day(self):
+        first = self.cleaned_data.get("first_day")
+        if first is not None and first > timezone.localdate():
+            raise forms.ValidationError("The period cannot start after today.")
+        return first

@@ -11,7 +11,7 @@ from analytics.campaign_measures import MIN_HOLDOUT, Measures
 from analytics.campaign_overview import DEFAULT_ORDERING, campaign_overview
 from analytics.campaign_report import campaign_report
 from analytics.charts import STAGE_LABELS
-from analytics.customer_base import customer_base
+from analytics.customer_base import SEGMENTS_SHOWN, customer_base
 from analytics.filters import CustomerBaseForm, overview_filterset
 from analytics.live_monitor import MINUTES, live_monitor
 from analytics.templatetags.measures import shown
@@ -256,7 +256,9 @@ class CustomerBaseView(RoleRequiredMixin, TemplateView):
         base, form = _customer_base_or_errors(request.GET)
         if base:
             _show_period(form, base.period)
-        context = self.get_context_data(base=base, form=form, stages=STAGE_LABELS, **kwargs)
+        context = self.get_context_data(
+            base=base, form=form, stages=STAGE_LABELS, segments_shown=SEGMENTS_SHOWN, **kwargs
+        )
         return self.render_to_response(context, status=200 if base else 400)
 
 
@@ -290,8 +292,8 @@ CUSTOMER_BASE_TABLES = {
         ),
     ),
     "segments": (
-        ("segment", "members", "ltv"),
-        lambda base: ([v.segment.name, v.customers, v.ltv] for v in base.segments),
+        ("segment", "members", "ltv", "problem"),
+        lambda base: ([v.segment.name, v.customers, v.ltv, v.problem] for v in base.segments),
     ),
 }
 

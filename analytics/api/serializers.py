@@ -208,6 +208,7 @@ class SegmentValueSerializer(serializers.Serializer):
     name = serializers.CharField(source="segment.name")
     customers = serializers.IntegerField()
     ltv = serializers.DecimalField(**MONEY, allow_null=True)
+    problem = serializers.CharField(help_text="Why there is no value (rules that fail).")
 
 
 class CustomerBaseSerializer(serializers.Serializer):

@@ -126,8 +126,9 @@ class EmbeddedServer:
 
     def start_as_replica_of(self, primary: dict) -> None:
         """Start this server as a streaming replica (hot standby) of the server of Django
-        settings `primary`: a base backup of it on first use (with the same limits as the
-        primary's, which a standby must at least match), then replay from it."""
+        settings `primary`: a base backup of it on first use, then replay from it. A
+        standby must run with at least the primary's max_connections (and the like): the
+        caller passes them in `server_settings`."""
         with self._lock():
             if self.is_running():
                 return

@@ -5,8 +5,10 @@ primary.
 A report's selector runs inside `report_reads()`: there the router sends the ORM's reads to
 the replica, and `report_cursor()` opens the raw SQL's cursor on it. Outside that block
 nothing is routed, so a write, a claim or a read that must see its own write never meets a
-replica, however it is called. A replica lags its primary by its replay delay: a report
-may miss the last moments, never anything more.
+replica, however it is called. A replica lags its primary by its replay delay, so a report
+may miss the last moments. A long report on a hot standby can be cancelled when replay
+conflicts with it; a replica for reports wants `hot_standby_feedback = on` or a larger
+`max_standby_streaming_delay`.
 """
 
 from collections.abc import Callable, Iterator

@@ -233,6 +233,8 @@ def test_the_page_and_its_exports_show_the_api_s_numbers(shop):
     default = browser.get(reverse("campaign-overview")).content.decode()
     assert f'name="first_day" value="{today - timedelta(days=29)}"' in default
     assert f'name="last_day" value="{today}"' in default
+    for name in ("status", "business_line", "campaign_type", "channel", "trigger", "q"):
+        assert f'name="{name}"' in default, name
 
     bad = browser.get(reverse("campaign-overview"), {"last_day": "someday"})
     assert bad.status_code == 400

@@ -114,6 +114,8 @@ def test_the_report_follows_spec_6_on_a_hand_built_campaign(started, audience, a
             orders.append((f"F{n}", customer, Decimal("500"), placed, "refunded"))
         if n % 11 == 0:
             orders.append((f"B{n}", customer, Decimal("300"), start - timedelta(days=3), "paid"))
+    # An order placed at the report's very moment counts ("at or before as_of").
+    orders.append(("EXACT", treated[6], Decimal("45.00"), report_as_of, "paid"))
     # The redeeming orders: O1 (one coupon), O2 (refunded later), O3 (two coupons, through
     # two channels), O4 (a coupon of c1 and one of c2).
     redeeming = {
@@ -268,10 +270,9 @@ def test_the_report_follows_spec_6_on_a_hand_built_campaign(started, audience, a
     assert body["total"]["cost"] == money(4 * 10)
 
     # Lift: paid orders of the audience from the window's start to min(end, as_of).
-    until = min(campaign.claim_ends_at, report_as_of)
     spend = {c.pk: Decimal(0) for c in audience}
     for _, customer, amount, placed, status in orders:
-        if status == "paid" and start <= placed < until:
+        if status == "paid" and start <= placed < campaign.claim_ends_at and placed <= report_as_of:
             spend[customer.pk] += amount
     t_values = [float(spend[c.pk]) for c in treated]
     h_values = [float(spend[c.pk]) for c in holdout]

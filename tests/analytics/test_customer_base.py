@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from campaigns.models import Message
@@ -274,6 +275,7 @@ def test_the_customer_base_follows_its_definitions(base):
             "name": "Shanghai buyers",
             "customers": len(shanghai),
             "ltv": str((spent / len(shanghai)).quantize(CENT)),
+            "problem": "",
         }
     ]
 
@@ -294,6 +296,8 @@ def test_bad_input_the_page_and_its_exports(base):
     assert client.get(URL, {"segment": 999999}).status_code == 400
     backwards = client.get(URL, {"first_day": "2026-06-01", "last_day": "2026-03-01"})
     assert backwards.json() == {"last_day": ["This day is before the first day of the period."]}
+    future = client.get(URL, {"first_day": (timezone.localdate() + timedelta(days=1)).isoformat()})
+    assert future.json() == {"first_day": ["The period cannot start after today."]}
     assert token_client(make_user("integration")).get(URL).status_code == 403
 
     body = client.get(URL, PERIOD).json()

@@ -21,18 +21,26 @@ first day to the end of its last, operator time):
   customer;
 - LTV by segment: the first SEGMENTS_SHOWN saved segments by name, each one's members at
   the period's end and their paid GMV up to it per member (one membership query each).
+
+The whole base over whole months of the last year is read from the latest monthly facts
+(analytics.services.customer_base_facts) when they cover the period: as of their build
+when the period runs past it (the page says how fresh they are). A segment, or a period
+they do not cover, is computed from the orders on each view.
 """
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from analytics.filters import Period
+from analytics.models import CustomerBaseFacts
 from campaigns.filters import start_of_local_day
 from campaigns.operator_time import operator_zone_name
 from crm import selectors as crm_selectors
+from crm.core.models import Job, JobStatus
 from crm.core.replica import reads_replica, report_cursor
 from crm.enums import EventKind, LifecycleStage
 from crm.measures import Sql, rfm_at
@@ -45,6 +53,8 @@ AIPL_STEPS = ("aware", "interested", "purchased", "loyal")
 # LTV by segment lists this many saved segments, by name.
 SEGMENTS_SHOWN = 20
 CENTS = Decimal("0.01")
+# The Job kind of a monthly facts build.
+FACTS_JOB_KIND = "customer_base_facts"
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,8 @@ class CustomerBase:
     funnel: list[FunnelStep]
     cohorts: list[Cohort]
     segments: list[SegmentValue]
+    # The monthly facts the numbers come from (None: computed from the orders now).
+    facts: CustomerBaseFacts | None = None
 
 
 @reads_replica
@@ -113,6 +125,10 @@ def customer_base(*, period: Period, now: datetime, segment: Segment | None) -> 
     """The customer base over `period` (its end capped at `now`), within `segment`'s
     members at that end when given (raises RuleError when its rules no longer validate)."""
     start, end = period.starts_at, min(period.ends_at, now)
+    if segment is None:
+        facts = CustomerBaseFacts.objects.order_by("-as_of").first()
+        if facts is not None and (base := _from_facts(facts, period, start, end)):
+            return base
     within = _members(segment, end) if segment else Sql("SELECT id FROM crm_customer")
     with report_cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM ({within.text}) w", within.params)
@@ -132,8 +148,103 @@ def customer_base(*, period: Period, now: datetime, segment: Segment | None) -> 
         rfm=rfm,
         funnel=funnel,
         cohorts=cohorts,
-        segments=_segment_values(end),
+        segments=segment_values(end),
     )
+
+
+def latest_facts_job(*, unfinished: bool = False) -> Job | None:
+    """The latest monthly facts build's job (one not finished yet, when asked)."""
+    jobs = Job.objects.filter(kind=FACTS_JOB_KIND)
+    if unfinished:
+        jobs = jobs.filter(status__in=(JobStatus.PENDING, JobStatus.RUNNING))
+    return jobs.order_by("-created_at", "-pk").first()
+
+
+def facts_jobs() -> QuerySet[Job]:
+    """Every monthly facts build's job."""
+    return Job.objects.filter(kind=FACTS_JOB_KIND)
+
+
+def fact_moments_of(facts: CustomerBaseFacts) -> list[datetime]:
+    """The moments a build covers: each month's start from its first month, and its
+    as_of (see analytics.services.customer_base_facts.fact_moments)."""
+    last_month = timezone.localtime(facts.as_of).date().replace(day=1)
+    moments = [start_of_local_day(month) for month in _months(facts.first_month, last_month)]
+    return [*moments, facts.as_of] if facts.as_of > moments[-1] else moments
+
+
+def _from_facts(
+    facts: CustomerBaseFacts, period: Period, start: datetime, end: datetime
+) -> CustomerBase | None:
+    """The whole base over `period` from `facts`, or None when they do not cover it: it
+    must start at a month's start they cover and end at a later one, or at or past their
+    as_of (then it is read as of that moment)."""
+    moments = fact_moments_of(facts)
+    end = min(end, facts.as_of)
+    if start not in moments[:-1] or end not in moments or end <= start:
+        return None
+    stages = {}
+    for at, stage, count in facts.stages.values_list("at", "stage", "customers"):
+        stages.setdefault(at, {})[stage] = count
+    stages_by_month = [
+        MonthStages(
+            month, at, {s.value: stages.get(at, {}).get(s.value, 0) for s in LifecycleStage}
+        )
+        for month, at in _month_ends(period, end)
+    ]
+    order = [stage.value for stage in LifecycleStage]
+    flows = sorted(
+        (
+            Flow(f, t, n)
+            for f, t, n in facts.flows.filter(starts_at=start, ends_at=end).values_list(
+                "from_stage", "to_stage", "customers"
+            )
+        ),
+        key=lambda flow: (order.index(flow.from_stage), order.index(flow.to_stage)),
+    )
+    cells = {
+        (r, f): (n, revenue)
+        for r, f, n, revenue in facts.rfm.filter(starts_at=start, ends_at=end).values_list(
+            "recency", "frequency", "customers", "revenue"
+        )
+    }
+    funnel = facts.periods.filter(starts_at=start, ends_at=end).values_list(
+        "aware", "interested", "purchased", "loyal"
+    )
+    months = _months(period.first_day, period.last_day)
+    last_month = _last_month(end)
+    sizes, activity = {}, {}
+    for cohort in facts.cohorts.filter(
+        cohort__gte=months[0], cohort__lte=last_month, month__lte=last_month
+    ):
+        if cohort.month == cohort.cohort:
+            sizes[cohort.cohort] = cohort.customers
+        k = (cohort.month.year - cohort.cohort.year) * 12 + cohort.month.month - cohort.cohort.month
+        activity.setdefault(cohort.cohort, {})[k] = (cohort.customers, cohort.gmv)
+    return CustomerBase(
+        period=period,
+        as_of=end,
+        segment=None,
+        customers=facts.customers,
+        stages_by_month=stages_by_month,
+        flows=flows,
+        rfm=_rfm_cells(cells),
+        funnel=_funnel_steps(funnel.first() or (0, 0, 0, 0)),
+        cohorts=_cohort_rows(
+            months, last_month, {m: (sizes[m], activity[m]) for m in sizes if m in activity}
+        ),
+        segments=_fact_segment_values(facts) if end == facts.as_of else segment_values(end),
+        facts=facts,
+    )
+
+
+def _fact_segment_values(facts: CustomerBaseFacts) -> list[SegmentValue]:
+    """LTV by segment from the facts, in the live order (the segments' names now)."""
+    rows = facts.segments.select_related("segment").order_by("segment__name", "segment__pk")
+    return [
+        SegmentValue(row.segment, row.customers, row.ltv, row.problem)
+        for row in rows[:SEGMENTS_SHOWN]
+    ]
 
 
 def _members(segment: Segment, at: datetime) -> Sql:
@@ -198,7 +309,11 @@ def _rfm(cursor, start: datetime, end: datetime, within: Sql) -> list[RfmCell]:
         """,
         (*scores.params, start, end, *within.params),
     )
-    found = {(r, f): (n, gmv) for r, f, n, gmv in cursor.fetchall()}
+    return _rfm_cells({(r, f): (n, gmv) for r, f, n, gmv in cursor.fetchall()})
+
+
+def _rfm_cells(found: dict[tuple[int, int], tuple[int, Decimal]]) -> list[RfmCell]:
+    """The 25 cells, recency 5 to 1 by frequency 1 to 5, empty ones at 0."""
     return [
         RfmCell(r, f, *found.get((r, f), (0, Decimal("0.00"))))
         for r in range(5, 0, -1)
@@ -207,41 +322,33 @@ def _rfm(cursor, start: datetime, end: datetime, within: Sql) -> list[RfmCell]:
 
 
 def _funnel(cursor, start: datetime, end: datetime, within: Sql) -> list[FunnelStep]:
+    # Every touch with its step, then each customer's highest: one pass over each table
+    # (joining the four to every customer made the planner walk the orders by customer
+    # index, minutes at 10M orders).
     cursor.execute(
         f"""
-        WITH scope AS ({within.text}),
-        aware AS (
-            SELECT customer_id FROM campaigns_message
+        WITH touched AS (
+            SELECT customer_id, 1 AS step FROM campaigns_message
             WHERE status = 'sent' AND sent_at >= %s AND sent_at < %s
-            UNION
-            SELECT customer_id FROM campaigns_grant WHERE granted_at >= %s AND granted_at < %s
-        ), interested AS (
-            SELECT DISTINCT customer_id FROM crm_behaviourevent
+            UNION ALL
+            SELECT customer_id, 1 FROM campaigns_grant
+            WHERE granted_at >= %s AND granted_at < %s
+            UNION ALL
+            SELECT customer_id, 2 FROM crm_behaviourevent
             WHERE kind = ANY(%s) AND occurred_at >= %s AND occurred_at < %s
-        ), buyers AS (
-            SELECT customer_id,
-                   count(*) FILTER (WHERE placed_at >= %s) AS in_period,
-                   count(*) AS by_end
-            FROM crm_order WHERE status = 'paid' AND placed_at < %s
-            GROUP BY customer_id HAVING count(*) FILTER (WHERE placed_at >= %s) > 0
+            UNION ALL
+            SELECT customer_id, CASE WHEN count(*) >= 2 THEN 4 ELSE 3 END FROM crm_order
+            WHERE status = 'paid' AND placed_at < %s GROUP BY customer_id
+            HAVING count(*) FILTER (WHERE placed_at >= %s) > 0
         ), steps AS (
-            SELECT c.id,
-                   CASE WHEN b.by_end >= 2 THEN 4
-                        WHEN b.customer_id IS NOT NULL THEN 3
-                        WHEN i.customer_id IS NOT NULL THEN 2
-                        WHEN a.customer_id IS NOT NULL THEN 1 ELSE 0 END AS step
-            FROM crm_customer c
-            LEFT JOIN aware a ON a.customer_id = c.id
-            LEFT JOIN interested i ON i.customer_id = c.id
-            LEFT JOIN buyers b ON b.customer_id = c.id
-            WHERE c.id IN (SELECT * FROM scope)
+            SELECT customer_id, max(step) AS step FROM touched
+            WHERE customer_id IN ({within.text}) GROUP BY customer_id
         )
         SELECT count(*) FILTER (WHERE step >= 1), count(*) FILTER (WHERE step >= 2),
                count(*) FILTER (WHERE step >= 3), count(*) FILTER (WHERE step >= 4)
         FROM steps
         """,
         (
-            *within.params,
             start,
             end,
             start,
@@ -249,12 +356,16 @@ def _funnel(cursor, start: datetime, end: datetime, within: Sql) -> list[FunnelS
             [str(kind) for kind in INTERESTED],
             start,
             end,
-            start,
             end,
             start,
+            *within.params,
         ),
     )
-    counts = cursor.fetchone()
+    return _funnel_steps(cursor.fetchone())
+
+
+def _funnel_steps(counts) -> list[FunnelStep]:
+    """The steps with their conversions from the customers at each step or above."""
     steps, previous = [], None
     for name, count in zip(AIPL_STEPS, counts, strict=True):
         conversion = None if not previous else count / previous
@@ -296,8 +407,21 @@ def _cohorts(cursor, period: Period, end: datetime, within: Sql) -> list[Cohort]
     rows: dict[date, tuple[int, dict[int, tuple[int, Decimal]]]] = {}
     for cohort, size, k, active, gmv in cursor.fetchall():
         rows.setdefault(cohort, (size, {}))[1][k] = (active, gmv)
-    # The month of the period's last instant (its end is the next day's first).
-    last_month = timezone.localtime(end - timedelta(microseconds=1)).date().replace(day=1)
+    return _cohort_rows(months, _last_month(end), rows)
+
+
+def _last_month(end: datetime) -> date:
+    """The month of a period's last instant (its end is the next day's first)."""
+    return timezone.localtime(end - timedelta(microseconds=1)).date().replace(day=1)
+
+
+def _cohort_rows(
+    months: list[date],
+    last_month: date,
+    rows: dict[date, tuple[int, dict[int, tuple[int, Decimal]]]],
+) -> list[Cohort]:
+    """Each cohort of `months` with a row (size, {months since: (active, gmv)}): its
+    retention and cumulative GMV per customer up to `last_month`."""
     cohorts = []
     for month in months:
         if month not in rows:
@@ -314,7 +438,7 @@ def _cohorts(cursor, period: Period, end: datetime, within: Sql) -> list[Cohort]
     return cohorts
 
 
-def _segment_values(end: datetime) -> list[SegmentValue]:
+def segment_values(end: datetime) -> list[SegmentValue]:
     """The first SEGMENTS_SHOWN saved segments' members at `end` and their paid GMV up to
     it per member."""
     values = []

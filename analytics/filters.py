@@ -64,9 +64,13 @@ class PeriodForm(forms.Form):
             self.add_error("last_day", f"A period is at most {LONGEST_PERIOD_DAYS} days.")
         elif not self.errors:
             last = last or (first + timedelta(days=self.default_days - 1) if first else today)
-            first = first or last - timedelta(days=self.default_days - 1)
+            first = first or self.default_first_day(last)
             self.period = Period(first, last)
         return cleaned
+
+    def default_first_day(self, last: date) -> date:
+        """The period's first day when only its last is known."""
+        return last - timedelta(days=self.default_days - 1)
 
 
 def _day_filter(label: str) -> django_filters.DateFilter:
@@ -130,11 +134,17 @@ def _day_field(label: str) -> forms.DateField:
 
 
 class CustomerBaseForm(PeriodForm):
-    """The customer base's period (default the last 365 days; it may not start after
-    today: its flows run from the stages at its start to those at its end, or now) and,
-    optionally, the segment whose members at the period's end it is limited to."""
+    """The customer base's period (default the twelve months to the last day, that month
+    included, which the monthly facts answer; it may not start after today: its flows run
+    from the stages at its start to those at its end, or now) and, optionally, the segment
+    whose members at the period's end it is limited to."""
 
     default_days = 365
+    default_months = 12
+
+    def default_first_day(self, last: date) -> date:
+        back = last.year * 12 + last.month - 1 - (self.default_months - 1)
+        return date(back // 12, back % 12 + 1, 1)
 
     first_day = _day_field("From")
     last_day = _day_field("To")

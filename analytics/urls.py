@@ -17,6 +17,16 @@ urlpatterns = [
         views.CustomerBaseExportView.as_view(),
         name="customer-base-export",
     ),
+    path(
+        "reports/customers/facts/",
+        views.CustomerBaseFactsView.as_view(),
+        name="customer-base-facts",
+    ),
+    path(
+        "reports/customers/facts/<int:job_id>/",
+        views.CustomerBaseFactsProgressView.as_view(),
+        name="customer-base-facts-progress",
+    ),
     path("reports/live/", views.LiveMonitorView.as_view(), name="live-monitor"),
     path("reports/live/export/", views.LiveMonitorExportView.as_view(), name="live-monitor-export"),
     path(

@@ -1,8 +1,13 @@
 """Report pages: the campaigns overview, the live monitor, the customer base, and their CSV
 exports, with a campaign report's (the report itself is on the campaign page)."""
 
+from urllib.parse import urlencode
+
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
@@ -11,14 +16,20 @@ from analytics.campaign_measures import MIN_HOLDOUT, Measures
 from analytics.campaign_overview import DEFAULT_ORDERING, campaign_overview
 from analytics.campaign_report import campaign_report
 from analytics.charts import STAGE_LABELS
-from analytics.customer_base import SEGMENTS_SHOWN, customer_base
+from analytics.customer_base import (
+    SEGMENTS_SHOWN,
+    customer_base,
+    facts_jobs,
+    latest_facts_job,
+)
 from analytics.filters import CustomerBaseForm, overview_filterset
 from analytics.live_monitor import MINUTES, live_monitor
+from analytics.services.customer_base_facts import start_customer_base_facts
 from analytics.templatetags.measures import shown
 from campaigns import selectors as campaign_selectors
 from campaigns.models import Campaign
 from crm.core.csv_export import stream_csv
-from crm.core.permissions import READ_ROLES, RoleRequiredMixin
+from crm.core.permissions import READ_ROLES, WRITE_ROLES, RoleRequiredMixin, has_role
 from crm.core.sorting import sort_columns
 from segments.rules import RuleError
 
@@ -257,9 +268,42 @@ class CustomerBaseView(RoleRequiredMixin, TemplateView):
         if base:
             _show_period(form, base.period)
         context = self.get_context_data(
-            base=base, form=form, stages=STAGE_LABELS, segments_shown=SEGMENTS_SHOWN, **kwargs
+            base=base,
+            form=form,
+            stages=STAGE_LABELS,
+            segments_shown=SEGMENTS_SHOWN,
+            job=latest_facts_job(),
+            can_edit=has_role(request.user, WRITE_ROLES),
+            **kwargs,
         )
         return self.render_to_response(context, status=200 if base else 400)
+
+
+class CustomerBaseFactsView(RoleRequiredMixin, View):
+    """Start building the monthly facts (one build at a time) and go back to the page with
+    the filters it had."""
+
+    allowed_roles = WRITE_ROLES
+
+    def post(self, request):
+        job = start_customer_base_facts(actor=request.user)
+        messages.success(request, f"Building the monthly facts (job {job.pk}): progress below.")
+        kept = {k: v for k, v in request.POST.items() if k in ("first_day", "last_day")}
+        return redirect(f"{reverse('customer-base')}?{urlencode(kept)}")
+
+
+class CustomerBaseFactsProgressView(RoleRequiredMixin, View):
+    """The progress fragment of one facts build; it polls itself until the build ends."""
+
+    allowed_roles = READ_ROLES
+
+    def get(self, request, job_id: int):
+        job = get_object_or_404(facts_jobs(), pk=job_id)
+        return render(
+            request,
+            "analytics/customer_base_facts.html",
+            {"job": job, "can_edit": has_role(request.user, WRITE_ROLES)},
+        )
 
 
 # The customer base's tables as CSV: name -> (header, rows of a CustomerBase).

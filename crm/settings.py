@@ -337,6 +337,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "campaigns.tasks.sweep_pushes_task",
         "schedule": 30.0,
     },
+    # Every day at 03:30 UTC (after the metrics recompute): the customer base's monthly
+    # facts, so its page for a year reads them instead of every order.
+    "build-customer-base-facts": {
+        "task": "analytics.tasks.start_customer_base_facts_task",
+        "schedule": crontab(hour=3, minute=30),
+    },
     # Every hour at :05: mark coupons past their validity as expired.
     "expire-coupons": {
         "task": "campaigns.tasks.expire_coupons_task",

@@ -223,3 +223,10 @@ class CustomerBaseSerializer(serializers.Serializer):
     funnel = FunnelStepSerializer(many=True)
     cohorts = CohortSerializer(many=True)
     segments = SegmentValueSerializer(many=True)
+    facts_as_of = serializers.DateTimeField(
+        source="facts.as_of",
+        allow_null=True,
+        default=None,
+        help_text="The monthly facts' moment when the numbers come from them; null when "
+        "computed from the orders on this request.",
+    )

@@ -6,141 +6,42 @@ analytics/customer_base.py's docstring (the README's "Customer base")."""
 
 import csv
 import io
-import random
 from collections import Counter
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from campaigns.models import Message
-from campaigns.services.claims import claim_coupon
-from crm.models import BehaviourEvent, Customer, Order
-from segments.models import Segment
-from segments.rules import canonical_rules
 from tests import reference_measures as reference
+from tests.analytics.conftest import END, SHANGHAI
 from tests.conftest import make_user, token_client
-from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 PERIOD = {"first_day": "2026-03-01", "last_day": "2026-06-30"}
-START = datetime(2026, 3, 1, tzinfo=SHANGHAI)
-END = datetime(2026, 7, 1, tzinfo=SHANGHAI)
 EPOCH = datetime(2000, 1, 1, tzinfo=SHANGHAI)
 STAGES = ["potential", "churned", "silent", "new", "mature", "declining", "growing"]
 URL = "/api/v1/reports/customers/"
 CENT = Decimal("0.01")
 
 
-@pytest.fixture
-def base(make_campaign, app_push, lenient_harassment_rules):
-    """40 customers with random paid and refunded orders from 2025-09 to 2026-08, some
-    registered late, some in Beijing; events, messages and grants in and around the
-    period."""
-    rng = random.Random(7)
-    customers, orders = [], {}
-    for n in range(40):
-        registered = datetime(2025, 6, 1, tzinfo=SHANGHAI) + timedelta(days=rng.randrange(400))
-        customer = CustomerFactory(
-            customer_id=f"K{n:02d}",
-            city="Beijing" if n % 4 == 0 else "Shanghai",
-            registered_at=None if n % 9 == 0 else registered,
-        )
-        customers.append(customer)
-        orders[customer.pk] = []
-        for k in range(rng.randrange(6)):
-            placed = datetime(2025, 9, 1, 10, tzinfo=SHANGHAI) + timedelta(
-                days=rng.randrange(340), hours=rng.randrange(14)
-            )
-            status = "refunded" if rng.random() < 0.15 else "paid"
-            amount = Decimal(rng.randrange(1000, 40000)) / 100
-            Order.objects.create(
-                order_id=f"K{n:02d}-{k}",
-                customer=customer,
-                placed_at=placed,
-                amount=amount,
-                status=status,
-            )
-            orders[customer.pk].append(reference.PlacedOrder(placed, amount, status))
-    # An order at the period's very start and one at its very end (the next day's first).
-    edge = customers[1]
-    for order_id, moment in (("EDGE-1", START), ("EDGE-2", END)):
-        Order.objects.create(
-            order_id=order_id, customer=edge, placed_at=moment, amount=Decimal("50.00")
-        )
-        orders[edge.pk].append(reference.PlacedOrder(moment, Decimal("50.00")))
-    events = []  # (customer pk, kind, moment)
-    for n, kind in enumerate(["visit", "favorite", "add_to_cart", "login", "visit", "share"]):
-        for moment in (START + timedelta(days=10 * n), END + timedelta(days=n)):
-            customer = customers[(3 * n + 2) % 40]
-            BehaviourEvent.objects.create(customer=customer, kind=kind, occurred_at=moment)
-            events.append((customer.pk, kind, moment))
-    campaign = make_campaign(
-        claim_starts_at=datetime(2026, 2, 1, tzinfo=SHANGHAI),
-        claim_ends_at=datetime(2026, 8, 1, tzinfo=SHANGHAI),
-        limit_per_customer=5,
-    )
-    reached = []  # (customer pk, moment) of messages sent and grants
-    for n, moment in enumerate(
-        [START - timedelta(days=3), START + timedelta(days=4), START + timedelta(days=50)]
-    ):
-        customer = customers[5 + 2 * n]
-        claim_coupon(
-            campaign=campaign.code,
-            customer=customer.customer_id,
-            channel="app_push",
-            trigger="login",
-            idempotency_key=f"b{n}",
-            now=moment,
-        )
-        reached.append((customer.pk, moment))
-    for n, (status, moment) in enumerate(
-        [("sent", START + timedelta(days=20)), ("failed", START + timedelta(days=21))]
-    ):
-        customer = customers[20 + n]
-        Message.objects.create(
-            campaign=campaign,
-            customer=customer,
-            channel=app_push,
-            status=status,
-            created_at=moment,
-            due_at=moment,
-            sent_at=moment if status == "sent" else None,
-            failed_at=moment if status == "failed" else None,
-        )
-        if status == "sent":
-            reached.append((customer.pk, moment))
-    shanghai = Segment.objects.create(
-        name="Shanghai buyers",
-        rules=canonical_rules({"field": "city", "op": "in", "value": ["Shanghai"]}),
-    )
-    return {
-        "customers": {c.pk: c for c in Customer.objects.all()},
-        "orders": orders,
-        "events": events,
-        "reached": reached,
-        "segment": shanghai,
-    }
-
-
 def paid_between(orders, start, end):
     return [o for o in orders if o.status == "paid" and start <= o.placed_at < end]
 
 
-def expected(base, scope) -> dict:
-    """The report over the customers `scope` (pks) by the definitions, in plain Python."""
+def expected(base, scope, months=(3, 4, 5, 6), end=END) -> dict:
+    """The report over the customers `scope` (pks) by the definitions, in plain Python, for
+    the period of 2026's `months` read at `end` (their end, or a moment in the last)."""
     customers, orders = base["customers"], base["orders"]
     every = {pk: orders.get(pk, []) for pk in customers}
-    months = [date(2026, m, 1) for m in (3, 4, 5, 6)]
+    start = datetime(2026, months[0], 1, tzinfo=SHANGHAI)
+    months = [date(2026, m, 1) for m in months]
     stages_by_month = []
     for month in months:
-        at = datetime(2026, month.month + 1, 1, tzinfo=SHANGHAI)
+        at = min(datetime(2026, month.month + 1, 1, tzinfo=SHANGHAI), end)
         counted = Counter(
             reference.stage(every[pk], at)
             for pk in scope
@@ -150,24 +51,24 @@ def expected(base, scope) -> dict:
         )
         stages_by_month.append({"month": month.isoformat(), "stages": counted})
     flows = Counter(
-        (reference.stage(every[pk], START), reference.stage(every[pk], END)) for pk in scope
+        (reference.stage(every[pk], start), reference.stage(every[pk], end)) for pk in scope
     )
-    scores = reference.rfm(every, END)  # scored among every buyer, then limited to scope
+    scores = reference.rfm(every, end)  # scored among every buyer, then limited to scope
     rfm = Counter()
     revenue = Counter()
     for pk in scope:
         if pk in scores:
             cell = (scores[pk].recency, scores[pk].frequency)
             rfm[cell] += 1
-            revenue[cell] += sum(o.amount for o in paid_between(every[pk], START, END))
-    aware = {pk for pk, moment in base["reached"] if START <= moment < END}
+            revenue[cell] += sum(o.amount for o in paid_between(every[pk], start, end))
+    aware = {pk for pk, moment in base["reached"] if start <= moment < end}
     interested = {
         pk
         for pk, kind, moment in base["events"]
-        if kind in ("visit", "favorite", "add_to_cart") and START <= moment < END
+        if kind in ("visit", "favorite", "add_to_cart") and start <= moment < end
     }
-    purchased = {pk for pk in every if paid_between(every[pk], START, END)}
-    loyal = {pk for pk in purchased if len(paid_between(every[pk], EPOCH, END)) >= 2}
+    purchased = {pk for pk in every if paid_between(every[pk], start, end)}
+    loyal = {pk for pk in purchased if len(paid_between(every[pk], EPOCH, end)) >= 2}
 
     def highest(pk) -> int:
         if pk in loyal:
@@ -180,7 +81,7 @@ def expected(base, scope) -> dict:
     reached = [sum(n for step, n in steps.items() if step >= k) for k in (1, 2, 3, 4)]
     cohorts = {}
     for pk in scope:
-        paid = paid_between(every[pk], EPOCH, END)
+        paid = paid_between(every[pk], EPOCH, end)
         if not paid:
             continue
         first = min(o.placed_at for o in paid).astimezone(SHANGHAI).date().replace(day=1)
@@ -188,7 +89,7 @@ def expected(base, scope) -> dict:
             cohorts.setdefault(first, []).append(paid)
     cohort_rows = []
     for month, members in sorted(cohorts.items()):
-        span = 6 - month.month + 1
+        span = months[-1].month - month.month + 1
         retention, ltv, total = [], [], Decimal(0)
         for k in range(span):
             this = date(2026, month.month + k, 1)
@@ -220,6 +121,23 @@ def expected(base, scope) -> dict:
         "revenue": revenue,
         "funnel": reached,
         "cohorts": cohort_rows,
+    }
+
+
+def shanghai_buyers_ltv(base, end) -> dict:
+    """LTV by segment's row of "Shanghai buyers" at `end`: the Shanghai customers' paid GMV
+    before it, per member."""
+    shanghai = [pk for pk, c in base["customers"].items() if c.city == "Shanghai"]
+    spent = sum(
+        (o.amount for pk in shanghai for o in paid_between(base["orders"][pk], EPOCH, end)),
+        Decimal(0),
+    )
+    return {
+        "segment": base["segment"].pk,
+        "name": "Shanghai buyers",
+        "customers": len(shanghai),
+        "ltv": str((spent / len(shanghai)).quantize(CENT)),
+        "problem": "",
     }
 
 
@@ -262,22 +180,8 @@ def test_the_customer_base_follows_its_definitions(base):
     check(body, expected(base, list(base["customers"])))
     assert [row["name"] for row in body["segments"]] == ["Shanghai", "Shanghai buyers"]
     assert body["segments"][0]["ltv"] == body["segments"][1]["ltv"]
-    # LTV by segment: the Shanghai customers' paid GMV before the period's end, per member.
-    shanghai = [pk for pk, c in base["customers"].items() if c.city == "Shanghai"]
-    spent = sum(
-        (o.amount for pk in shanghai for o in paid_between(base["orders"][pk], EPOCH, END)),
-        Decimal(0),
-    )
     # (the campaign's segment, "Shanghai", has the same members)
-    assert body["segments"][1:] == [
-        {
-            "segment": base["segment"].pk,
-            "name": "Shanghai buyers",
-            "customers": len(shanghai),
-            "ltv": str((spent / len(shanghai)).quantize(CENT)),
-            "problem": "",
-        }
-    ]
+    assert body["segments"][1:] == [shanghai_buyers_ltv(base, END)]
 
 
 def test_a_segment_limits_every_table_to_its_members(base):

@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.utils import timezone
 
+from analytics.services.customer_base_facts import start_customer_base_facts
 from demo import marketing
 from demo.processes import DemoProcessError, Supervisor, demo_processes, port_is_free
 
@@ -58,6 +59,9 @@ class Command(BaseCommand):
             now=timezone.now(), opening_in=timedelta(minutes=opening_in)
         )
         self.stdout.write(summary.describe())
+        # The customer base page reads them; the worker builds them once it starts.
+        start_customer_base_facts(actor=None)
+        self.stdout.write("The customer base's monthly facts are built by the worker at start.")
         self.stdout.write(logins.getvalue().rstrip())
         base_url = f"http://127.0.0.1:{port}"
         example = marketing.claim_example(now=timezone.now())

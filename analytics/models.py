@@ -1,0 +1,138 @@
+"""The customer base's monthly facts: the whole base's report tables pre-aggregated for
+every period of whole months in the last FACT_MONTHS months (analytics.services.
+customer_base_facts builds them; analytics.customer_base reads them).
+
+One CustomerBaseFacts row per build, written with its fact rows in one transaction, so a
+reader sees a whole build or none. Moments are the starts of the operator's months and the
+build's `as_of`; a period runs from one month's start to a later month's start or `as_of`.
+"""
+
+from django.db import models
+
+from crm.core.models import Job
+from crm.enums import LifecycleStage
+
+
+class CustomerBaseFacts(models.Model):
+    # The build's moment: nothing after it is counted; the page says how old it is.
+    as_of = models.DateTimeField()
+    # The first month covered (the operator's calendar).
+    first_month = models.DateField()
+    # Every customer at the build (the page's headline count).
+    customers = models.PositiveIntegerField()
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL)
+    built_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-as_of"]
+        verbose_name_plural = "customer base facts"
+
+    def __str__(self) -> str:
+        return f"customer base facts as of {self.as_of:%Y-%m-%d %H:%M}"
+
+
+class StageFact(models.Model):
+    """Customers in each stage at `at` (registered by then, or with a paid order)."""
+
+    facts = models.ForeignKey(CustomerBaseFacts, on_delete=models.CASCADE, related_name="stages")
+    at = models.DateTimeField()
+    stage = models.CharField(max_length=12, choices=LifecycleStage.choices)
+    customers = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["facts", "at", "stage"], name="stage_fact_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stage} at {self.at:%Y-%m-%d}: {self.customers}"
+
+
+class PeriodFact(models.Model):
+    """The AIPL funnel of one period: customers at each step or above."""
+
+    facts = models.ForeignKey(CustomerBaseFacts, on_delete=models.CASCADE, related_name="periods")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    aware = models.PositiveIntegerField()
+    interested = models.PositiveIntegerField()
+    purchased = models.PositiveIntegerField()
+    loyal = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["facts", "starts_at", "ends_at"], name="period_fact_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"funnel {self.starts_at:%Y-%m-%d} to {self.ends_at:%Y-%m-%d}"
+
+
+class FlowFact(models.Model):
+    """Customers by (stage at a period's start, stage at its end)."""
+
+    facts = models.ForeignKey(CustomerBaseFacts, on_delete=models.CASCADE, related_name="flows")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    from_stage = models.CharField(max_length=12, choices=LifecycleStage.choices)
+    to_stage = models.CharField(max_length=12, choices=LifecycleStage.choices)
+    customers = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["facts", "starts_at", "ends_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.from_stage} to {self.to_stage}: {self.customers}"
+
+
+class RfmFact(models.Model):
+    """An RFM cell at a period's end, with its customers' paid GMV in the period."""
+
+    facts = models.ForeignKey(CustomerBaseFacts, on_delete=models.CASCADE, related_name="rfm")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    recency = models.PositiveSmallIntegerField()
+    frequency = models.PositiveSmallIntegerField()
+    customers = models.PositiveIntegerField()
+    revenue = models.DecimalField(max_digits=18, decimal_places=2)
+
+    class Meta:
+        indexes = [models.Index(fields=["facts", "starts_at", "ends_at"])]
+
+    def __str__(self) -> str:
+        return f"R{self.recency}F{self.frequency}: {self.customers}"
+
+
+class CohortFact(models.Model):
+    """Customers whose first paid order was in `cohort` with a paid order in `month`, and
+    those orders' GMV (the cohort's size is its row where month = cohort)."""
+
+    facts = models.ForeignKey(CustomerBaseFacts, on_delete=models.CASCADE, related_name="cohorts")
+    cohort = models.DateField()
+    month = models.DateField()
+    customers = models.PositiveIntegerField()
+    gmv = models.DecimalField(max_digits=18, decimal_places=2)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["facts", "cohort", "month"], name="cohort_fact_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"cohort {self.cohort:%Y-%m} in {self.month:%Y-%m}: {self.customers}"
+
+
+class SegmentFact(models.Model):
+    """A saved segment's members at the build's as_of and their paid GMV up to it per
+    member (LTV by segment); `problem` names rules that no longer validate."""
+
+    facts = models.ForeignKey(CustomerBaseFacts, on_delete=models.CASCADE, related_name="segments")
+    segment = models.ForeignKey("segments.Segment", on_delete=models.CASCADE, related_name="+")
+    customers = models.PositiveIntegerField()
+    ltv = models.DecimalField(max_digits=18, decimal_places=2, null=True)
+    problem = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.segment_id}: {self.customers}"

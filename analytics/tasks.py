@@ -1,0 +1,19 @@
+"""Celery entry points of analytics; each takes ids, reads the clock and calls one service."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from analytics.services import customer_base_facts
+
+
+@shared_task
+def build_customer_base_facts_task(job_id: int) -> None:
+    """Celery entry point for customer_base_facts.build_customer_base_facts."""
+    now = timezone.now()
+    customer_base_facts.build_customer_base_facts(job_id=job_id, as_of=now, now=now)
+
+
+@shared_task
+def start_customer_base_facts_task() -> int:
+    """Periodic (CELERY_BEAT_SCHEDULE): start the nightly build; returns its job's id."""
+    return customer_base_facts.start_customer_base_facts(actor=None).pk

@@ -50,6 +50,7 @@ from campaigns.models import (
 )
 from campaigns.restrictions import RESTRICTIONS, matching_key, suggestion_key
 from crm.core.models import AuditEntry
+from crm.core.replica import reads_replica
 from crm.models import Channel, Customer, Order, OrderItem
 from crm.selectors import customer_by_id
 from segments.models import Segment
@@ -255,8 +256,10 @@ def business_lines() -> list[str]:
     )
 
 
+@reads_replica
 def audience_size(*, segment: Segment, as_of: datetime) -> AudienceSize:
-    """How many customers are in `segment` at `as_of` (now: the stored metric columns)."""
+    """How many customers are in `segment` at `as_of` (now: the stored metric columns); a
+    preview, so it reads the replica when there is one."""
     total = Customer.objects.count()
     try:
         customers = segment_members(segment=segment, as_of=as_of, as_of_is_now=True).count()

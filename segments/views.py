@@ -108,7 +108,7 @@ class SegmentSummaryView(RoleRequiredMixin, View):
         segment = _segment_or_404(pk)
         context = {"segment": segment}
         try:
-            with segment_query_time_limit():
+            with segment_query_time_limit(replica=True):
                 summary = selectors.segment_summary(
                     segment=segment,
                     as_of=timezone.now(),
@@ -179,7 +179,7 @@ class SegmentOverlapView(RoleRequiredMixin, View):
         context = {"segment": segment, "other": other}
         if other is not None:
             try:
-                with segment_query_time_limit():
+                with segment_query_time_limit(replica=True):
                     sizes = selectors.segment_overlap_summary(
                         first=segment, second=other, as_of=timezone.now()
                     )

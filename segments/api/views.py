@@ -423,7 +423,7 @@ class SegmentViewSet(SegmentErrorsMixin, viewsets.ModelViewSet):
         other = selectors.segment_named_by(other_id)
         if other is None:
             raise ValidationError({"with": [f"No segment with id {other_id!r}."]})
-        with segment_query_time_limit():
+        with segment_query_time_limit(replica=True):
             sizes = selectors.segment_overlap_summary(
                 first=segment, second=other, as_of=timezone.now()
             )

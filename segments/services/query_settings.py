@@ -4,13 +4,14 @@ measures them), and the time limit of the ones a person waits for."""
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TypeVar
 
 from django.conf import settings as django_settings
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, connections, transaction
 from psycopg import errors as pg_errors
 
+from crm.core.replica import report_database, report_reads
 from segments.exceptions import SegmentQueryTimedOut
 
 Row = TypeVar("Row")
@@ -28,9 +29,10 @@ SEGMENT_QUERY_SETTINGS = {"jit": "off", "work_mem": "32MB"}
 
 def apply_segment_query_settings(**extra: str) -> None:
     """SET LOCAL the SEGMENT_QUERY_SETTINGS (and `extra`) until the current transaction
-    ends. Call inside transaction.atomic()."""
+    ends, on the database the queries read (crm.core.replica.report_database: the replica
+    inside a preview's report_reads()). Call inside transaction.atomic() on it."""
     settings = {**SEGMENT_QUERY_SETTINGS, **extra}
-    with connection.cursor() as cursor:
+    with connections[report_database()].cursor() as cursor:
         cursor.execute(
             "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in settings),
             [item for pair in settings.items() for item in pair],
@@ -43,9 +45,11 @@ def statement_timeout_seconds() -> float:
 
 
 @contextmanager
-def segment_query_time_limit(**extra: str) -> Iterator[None]:
+def segment_query_time_limit(*, replica: bool = False, **extra: str) -> Iterator[None]:
     """Run the block in a transaction with the SEGMENT_QUERY_SETTINGS (and `extra`) and a
-    statement timeout of SEGMENT_STATEMENT_TIMEOUT_SECONDS on each query.
+    statement timeout of SEGMENT_STATEMENT_TIMEOUT_SECONDS on each query, on the database
+    the block reads (the replica inside report_reads(), else the primary). `replica`: the
+    block is a preview, whose reads go to the replica when there is one.
 
     A query the timeout cancels raises SegmentQueryTimedOut (the transaction is rolled back
     and the connection's own settings are back). A query cancelled for another reason
@@ -56,7 +60,11 @@ def segment_query_time_limit(**extra: str) -> Iterator[None]:
     limit = str(max(round(seconds * 1000), 1))
     started = time.monotonic()
     try:
-        with transaction.atomic():
+        # (the second item is evaluated inside the first: the alias report_reads() chose)
+        with (
+            report_reads() if replica else nullcontext(),
+            transaction.atomic(using=report_database()),
+        ):
             apply_segment_query_settings(statement_timeout=limit, **extra)
             yield
     except OperationalError as error:

@@ -207,3 +207,31 @@ def test_database_replica_url_adds_a_test_mirror_and_the_router(db):
     assert "DATABASE_REPLICA_URL names 'mysql', but OpsCRM runs on PostgreSQL only" in (
         refused.stderr
     )
+
+
+def test_segment_previews_read_the_replica(replica, campaign):
+    marketer = token_client(make_user("marketer"))
+    hangzhou = {"field": "city", "op": "in", "value": ["Hangzhou"]}
+    CustomerFactory(customer_id="H0", city="Hangzhou")
+    replayed()
+    replay("pause")
+    try:
+        # when a customer is written while the replica does not replay
+        CustomerFactory(customer_id="H1", city="Hangzhou")
+        with CaptureQueriesContext(connections[REPLICA]) as on_replica:
+            stale = marketer.post(
+                "/api/v1/segments/preview/",
+                {"rules": hangzhou, "builder_session": "replica1"},
+                format="json",
+            ).json()
+        replica_queries = [query["sql"] for query in on_replica.captured_queries]
+    finally:
+        replay("resume")
+
+    # then the builder's count came from the replica, under the time limit set there
+    assert stale["count"] == 1
+    assert any("set_config" in sql for sql in replica_queries)
+    assert any("pg_cancel_backend" in sql for sql in replica_queries)
+    replayed()
+    fresh = marketer.post("/api/v1/segments/preview/", {"rules": hangzhou}, format="json")
+    assert fresh.json()["count"] == 2

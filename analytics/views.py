@@ -302,7 +302,7 @@ class CustomerBaseFactsProgressView(RoleRequiredMixin, View):
         return render(
             request,
             "analytics/customer_base_facts.html",
-            {"job": job, "can_edit": has_role(request.user, WRITE_ROLES)},
+            {"job": job, "can_edit": has_role(request.user, WRITE_ROLES), "polled": True},
         )
 
 

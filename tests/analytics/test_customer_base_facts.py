@@ -145,10 +145,12 @@ def test_the_page_builds_the_facts_and_shows_their_progress(
     progress = analyst.get(reverse("customer-base-facts-progress", args=[job.pk]))
     assert progress.status_code == 200
     assert "Succeeded" in progress.content.decode()
+    assert "Reload to read them" in progress.content.decode()
     assert "hx-trigger" not in progress.content.decode()
     # The default period, the twelve months to today, is read from the new facts.
     page = marketer.get(reverse("customer-base")).content.decode()
     assert "From the monthly facts as of" in page
+    assert "Reload to read them" not in page
 
 
 def test_two_starts_make_one_build(base):

@@ -2,7 +2,9 @@
 
 gunicorn (gthread workers, DEBUG off, persistent connections) serves the API on loopback
 against the bench database (1,000,000 customers). A running campaign whose audience is a
-dynamic segment matching every customer (order_count >= 0) grants one coupon per claim;
+dynamic segment matching every customer (by a stored column, order_count >= 0, or with
+--audience windowed by a paid order count over a window holding the data's last 30 days)
+grants one coupon per claim;
 every request names a distinct customer and idempotency key, so every request is a real
 grant through the whole engine (locks, counters, coupon, ledger, anti-harassment checks).
 
@@ -20,6 +22,7 @@ Usage (from the repository root; needs `apt-get install wrk`, pgbench from postg
     .venv/bin/python -m bench.bench_claims                    # 3 runs of 15 s per scenario
     .venv/bin/python -m bench.bench_claims --runs 5 --seconds 20
     .venv/bin/python -m bench.bench_claims --statements       # print one claim's SQL only
+    .venv/bin/python -m bench.bench_claims --audience windowed  # a windowed-aggregate audience
 """
 
 import argparse
@@ -30,9 +33,10 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -54,7 +58,32 @@ TEMPLATE = "bench-ten-off"
 # Its own template: the anti-harassment interval (one coupon of a template per customer per
 # 24 h) would otherwise refuse the HTTP claims of customers pgbench already served.
 SQL_TEMPLATE = "bench-ten-off-db"
-SEGMENT = "bench: every customer"
+# The campaigns' audience (--audience): every customer by a stored column, or by a paid
+# order count over a window the engine evaluates on each claim. The bench's orders end on
+# 2026-06-30, so the window reaches back to 2026-06-01 from today (the data's last 30 days,
+# about as many orders as a live shop of this size has in 30 days), and "0 or more" admits
+# everyone (every claim is a grant) while counting what "3+ orders in 30 days" counts.
+WINDOW_FROM = date(2026, 6, 1)
+AUDIENCES = {
+    "stored": ("bench: every customer", {"field": "order_count", "op": "gte", "value": 0}),
+    "windowed": ("bench: 0+ paid orders in the window", None),
+}
+
+
+def audience_rules(audience: str) -> dict:
+    rules = AUDIENCES[audience][1]
+    if rules is not None:
+        return rules
+    days = (datetime.now(tz=UTC).date() - WINDOW_FROM).days + 1
+    return {"field": "order_count", "op": "gte", "value": 0, "window": {"last_days": days}}
+
+
+# The audience test claims_pgbench.sql holds, replaced by the windowed one's.
+STORED_TEST = (
+    "EXISTS(SELECT 1 FROM crm_customer WHERE order_count >= 0 "
+    "AND customer_id = 'C' || lpad(:cid::text, 7, '0'))"
+)
+PGBENCH_CUSTOMER = "'C' || lpad(:cid::text, 7, '0')"
 BENCH_USER = "bench-claims-integration"
 # Customers one wrk thread may claim per run: bounds every request loop.
 WRK_THREAD_BLOCK = 30_000
@@ -75,8 +104,9 @@ TARGETS = {
 # Setup ------------------------------------------------------------------------------------
 
 
-def prepare_campaigns() -> str:
-    """Create (once) the segment, template, both campaigns and the integration token."""
+def prepare_campaigns(audience: str) -> str:
+    """Create (once) the segments, template, both campaigns and the integration token; the
+    campaigns' audience is `audience`'s segment."""
     from django.contrib.auth.models import Group, User
     from django.utils import timezone
     from rest_framework.authtoken.models import Token
@@ -88,9 +118,9 @@ def prepare_campaigns() -> str:
 
     now = timezone.now()
     HarassmentSettings.objects.get_or_create(pk=1)
-    segment, _ = Segment.objects.get_or_create(
-        name=SEGMENT,
-        defaults={"rules": canonical_rules({"field": "order_count", "op": "gte", "value": 0})},
+    segment, _ = Segment.objects.update_or_create(
+        name=AUDIENCES[audience][0],
+        defaults={"rules": canonical_rules(audience_rules(audience))},
     )
     app_push = Channel.objects.get(code="app_push")
     for code, template_code in ((CAMPAIGN, TEMPLATE), (SQL_CAMPAIGN, SQL_TEMPLATE)):
@@ -123,6 +153,7 @@ def prepare_campaigns() -> str:
         if created:
             CampaignResource.objects.create(campaign=campaign, template=template, quantity=1)
             campaign.channels.set([app_push])
+    Campaign.objects.filter(code__in=[CAMPAIGN, SQL_CAMPAIGN]).update(segment=segment)
     user, _ = User.objects.get_or_create(username=BENCH_USER)
     user.groups.add(Group.objects.get(name="integration"))
     token, _ = Token.objects.get_or_create(user=user)
@@ -379,7 +410,45 @@ def run_open_loop(*, token: str, rate: int, seconds: int) -> dict:
 # The database ceiling: pgbench ------------------------------------------------------------
 
 
-def run_pgbench(*, token: str, clients: int, seconds: int) -> dict:
+def pgbench_script(audience: str) -> Path:
+    """claims_pgbench.sql with `audience`'s test: the stored one as written, the windowed
+    one compiled by the segment compiler now as a claim compiles it, for one customer (its
+    moments inlined, the customer pgbench's)."""
+    script = BENCH_DIR / "claims_pgbench.sql"
+    if audience == "stored":
+        return script
+    from django.utils import timezone
+
+    from crm.models import Customer
+    from segments.models import Segment
+    from segments.selectors import segment_audience
+
+    segment = Segment.objects.get(name=AUDIENCES[audience][0])
+    marker = "bench-pgbench-customer"
+    test = (
+        Customer.objects.filter(
+            segment_audience(segment=segment).membership(
+                as_of=timezone.now(), as_of_is_now=True, only_customer=marker
+            ),
+            customer_id=marker,
+        )
+        .order_by()
+        .values("pk")
+    )
+    sql, params = test.query.sql_with_params()
+    with psycopg.connect(DSN) as connection:
+        inlined = psycopg.ClientCursor(connection).mogrify(sql, params)
+    text = script.read_text()
+    if STORED_TEST not in text:
+        raise SystemExit("claims_pgbench.sql no longer holds the stored audience test")
+    compiled = Path(tempfile.gettempdir()) / f"opscrm_claims_pgbench_{audience}.sql"
+    compiled.write_text(
+        text.replace(STORED_TEST, f"EXISTS({inlined.replace(repr(marker), PGBENCH_CUSTOMER)})")
+    )
+    return compiled
+
+
+def run_pgbench(*, token: str, clients: int, seconds: int, script: Path) -> dict:
     """The engine's statements per claim, without Python, HTTP or Django in between."""
     from django.conf import settings as django_settings
 
@@ -408,7 +477,7 @@ def run_pgbench(*, token: str, clients: int, seconds: int) -> dict:
         f"--define=token={token}",
         # The operator's zone, which the engine's refusal details are written in.
         f"--define=time_zone={django_settings.TIME_ZONE}",
-        f"--file={BENCH_DIR / 'claims_pgbench.sql'}",
+        f"--file={script}",
         "--log",
         f"--log-prefix={BENCH_DIR / '.pgbench_claims'}",
         "--host=127.0.0.1",
@@ -499,6 +568,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--statements", action="store_true", help="print one claim's SQL")
+    parser.add_argument("--audience", choices=sorted(AUDIENCES), default="stored")
     arguments = parser.parse_args()
 
     setup_django(DSN)
@@ -509,8 +579,10 @@ def main() -> None:
     )
     with psycopg.connect(DSN) as connection:
         (customers,) = connection.execute("SELECT count(*) FROM crm_customer").fetchone()
-    print(f"database {DATABASE}: {customers} customers; audience: order_count >= 0 (all)")
-    token = prepare_campaigns()
+    rules = json.dumps(audience_rules(arguments.audience))
+    print(f"database {DATABASE}: {customers} customers; audience (everyone): {rules}")
+    token = prepare_campaigns(arguments.audience)
+    script = pgbench_script(arguments.audience)
     reset_campaigns()
     if arguments.statements:
         print_claim_statements(token)
@@ -524,7 +596,9 @@ def main() -> None:
             "open 200/s": lambda seconds: run_open_loop(
                 token=token, rate=OPEN_LOOP_RATE, seconds=seconds
             ),
-            "pgbench 16": lambda seconds: run_pgbench(token=token, clients=16, seconds=seconds),
+            "pgbench 16": lambda seconds: run_pgbench(
+                token=token, clients=16, seconds=seconds, script=script
+            ),
         }
         for case in cases.values():  # warm-up: workers import, connect, fill caches
             case(3)

@@ -68,6 +68,14 @@ class CompileContext:
     metric columns stored on Customer (computed by crm.services.metrics up to now) may
     answer unwindowed conditions; otherwise they are recomputed from the orders at or
     before as_of.
+
+    `only_customer` (a customer_id) is set when the query tests that one customer (a claim's
+    audience test, which adds `customer_id = X` to the outer query): every per-customer
+    row set (orders, lines, events) is then cut to that customer's rows. A semi-join on a
+    GROUP BY is not correlated with the outer row, so PostgreSQL grouped every order of the
+    window for each claim (3.3 s for a 30-day window at 1M customers and 10M orders);
+    cut, it reads the customer's own rows by index. Exact for that customer, whose group
+    is the same; the query answers for nobody else.
     """
 
     as_of: datetime
@@ -75,6 +83,7 @@ class CompileContext:
     time_zone: ZoneInfo
     # The compiler's own dispatch, for fields made of other rule trees (in_segment).
     compile_node: Callable[["Node", "CompileContext"], Q]
+    only_customer: str | None = None
 
     def compile(self, node: "Node") -> Q:
         """Compile a nested rule tree in this same context."""
@@ -139,8 +148,15 @@ class CompileContext:
         return InstantRange(lower=lower, upper=self.as_of)
 
     def window_filter(self, name: str, window: "Window | None") -> Q:
-        """Rows at or before as_of, and inside the window when there is one."""
-        return Q(**self.window_range(window).lookups(name))
+        """Rows at or before as_of, and inside the window when there is one (`name`: the
+        rows' instant, e.g. "placed_at", or "order__placed_at" for order lines); only
+        `only_customer`'s rows when it is set (their customer: the instant's model's)."""
+        found = Q(**self.window_range(window).lookups(name))
+        if self.only_customer is not None:
+            owner, _, _ = name.rpartition("__")
+            path = f"{owner}__customer__customer_id" if owner else "customer__customer_id"
+            found &= Q(**{path: self.only_customer})
+        return found
 
     def _first_instant(self, value: date | datetime) -> datetime:
         return value if isinstance(value, datetime) else self.day_start(value)

@@ -34,12 +34,16 @@ from segments.fields.aggregates import AggregateTerm, mergeable_groups, merged_c
 from segments.rules import NEGATED_OPERATORS, AllOf, AnyOf, Condition, Node, Not
 
 
-def compile_rule_tree(node: Node, *, as_of: datetime, as_of_is_now: bool = False) -> Q:
+def compile_rule_tree(
+    node: Node, *, as_of: datetime, as_of_is_now: bool = False, only_customer: str | None = None
+) -> Q:
     """Return a Q over Customer selecting exactly the customers matching `node` at `as_of`.
 
     Pure: builds the query without running it. Only orders and events placed at or before
     `as_of` count; windows and dates are read in TIME_ZONE. `as_of_is_now` may be True only
     when `as_of` is the present (the stored metric columns are today's values).
+    `only_customer`: the Q is exact for that customer (customer_id) only, and the caller
+    limits the query to them (see CompileContext).
     """
     if as_of.tzinfo is None:
         raise ValueError("as_of must be an aware datetime")
@@ -48,6 +52,7 @@ def compile_rule_tree(node: Node, *, as_of: datetime, as_of_is_now: bool = False
         as_of_is_now=as_of_is_now,
         time_zone=ZoneInfo(settings.TIME_ZONE),
         compile_node=_compile,
+        only_customer=only_customer,
     )
     return _compile(node, context)
 

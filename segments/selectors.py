@@ -118,13 +118,19 @@ class Audience:
     segment_id: int
     node: Node | None  # None: a snapshot, whose stored member list is the membership
 
-    def membership(self, *, as_of: datetime, as_of_is_now: bool = False) -> Q:
+    def membership(
+        self, *, as_of: datetime, as_of_is_now: bool = False, only_customer: str | None = None
+    ) -> Q:
+        """The members at `as_of`; with `only_customer`, a test of that customer alone
+        (segments.compiler.compile_rule_tree), for a query limited to them."""
         if self.node is None:
             members = SegmentMember.objects.filter(
                 segment_id=self.segment_id, customer=OuterRef("pk")
             )
             return Q(Exists(members))
-        return compile_rule_tree(self.node, as_of=as_of, as_of_is_now=as_of_is_now)
+        return compile_rule_tree(
+            self.node, as_of=as_of, as_of_is_now=as_of_is_now, only_customer=only_customer
+        )
 
 
 def segment_audience(*, segment: Segment) -> Audience:

@@ -173,7 +173,8 @@ def _audience_test(audience: Audience, customer: str, now: datetime) -> tuple[st
     """SQL selecting customer `customer` when it is in `audience` at `now`."""
     query = (
         Customer.objects.filter(
-            audience.membership(as_of=now, as_of_is_now=True), customer_id=customer
+            audience.membership(as_of=now, as_of_is_now=True, only_customer=customer),
+            customer_id=customer,
         )
         .order_by()
         .values("pk")

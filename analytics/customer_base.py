@@ -55,6 +55,8 @@ SEGMENTS_SHOWN = 20
 CENTS = Decimal("0.01")
 # The Job kind of a monthly facts build.
 FACTS_JOB_KIND = "customer_base_facts"
+# Facts read for a period running to now are stale past this age (built nightly).
+FRESH_FOR = timedelta(hours=26)
 
 
 @dataclass(frozen=True)
@@ -116,8 +118,10 @@ class CustomerBase:
     funnel: list[FunnelStep]
     cohorts: list[Cohort]
     segments: list[SegmentValue]
-    # The monthly facts the numbers come from (None: computed from the orders now).
+    # The monthly facts the numbers come from (None: computed from the orders now), and
+    # whether the period runs past facts older than FRESH_FOR (the nightly build failed).
     facts: CustomerBaseFacts | None = None
+    facts_stale: bool = False
 
 
 @reads_replica
@@ -126,8 +130,8 @@ def customer_base(*, period: Period, now: datetime, segment: Segment | None) -> 
     members at that end when given (raises RuleError when its rules no longer validate)."""
     start, end = period.starts_at, min(period.ends_at, now)
     if segment is None:
-        facts = CustomerBaseFacts.objects.order_by("-as_of").first()
-        if facts is not None and (base := _from_facts(facts, period, start, end)):
+        facts = CustomerBaseFacts.objects.order_by("-as_of", "-pk").first()
+        if facts is not None and (base := _from_facts(facts, period, start, end, now=now)):
             return base
     within = _members(segment, end) if segment else Sql("SELECT id FROM crm_customer")
     with report_cursor() as cursor:
@@ -174,14 +178,24 @@ def fact_moments_of(facts: CustomerBaseFacts) -> list[datetime]:
 
 
 def _from_facts(
-    facts: CustomerBaseFacts, period: Period, start: datetime, end: datetime
+    facts: CustomerBaseFacts, period: Period, start: datetime, end: datetime, *, now: datetime
 ) -> CustomerBase | None:
     """The whole base over `period` from `facts`, or None when they do not cover it: it
     must start at a month's start they cover and end at a later one, or at or past their
-    as_of (then it is read as of that moment)."""
+    as_of (then it is read as of that moment, stale when that is over FRESH_FOR before
+    `now`: the page says so rather than compute for minutes)."""
     moments = fact_moments_of(facts)
+    stale = end > facts.as_of and now - facts.as_of > FRESH_FOR
     end = min(end, facts.as_of)
     if start not in moments[:-1] or end not in moments or end <= start:
+        return None
+    funnel = (
+        facts.periods.filter(starts_at=start, ends_at=end)
+        .values_list("aware", "interested", "purchased", "loyal")
+        .first()
+    )
+    if funnel is None:
+        # Replaced by a newer build since its header was read: compute it.
         return None
     stages = {}
     for at, stage, count in facts.stages.values_list("at", "stage", "customers"):
@@ -208,9 +222,6 @@ def _from_facts(
             "recency", "frequency", "customers", "revenue"
         )
     }
-    funnel = facts.periods.filter(starts_at=start, ends_at=end).values_list(
-        "aware", "interested", "purchased", "loyal"
-    )
     months = _months(period.first_day, period.last_day)
     last_month = _last_month(end)
     sizes, activity = {}, {}
@@ -229,12 +240,13 @@ def _from_facts(
         stages_by_month=stages_by_month,
         flows=flows,
         rfm=_rfm_cells(cells),
-        funnel=_funnel_steps(funnel.first() or (0, 0, 0, 0)),
+        funnel=_funnel_steps(funnel),
         cohorts=_cohort_rows(
             months, last_month, {m: (sizes[m], activity[m]) for m in sizes if m in activity}
         ),
         segments=_fact_segment_values(facts) if end == facts.as_of else segment_values(end),
         facts=facts,
+        facts_stale=stale,
     )
 
 

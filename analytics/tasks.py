@@ -16,4 +16,4 @@ def build_customer_base_facts_task(job_id: int) -> None:
 @shared_task
 def start_customer_base_facts_task() -> int:
     """Periodic (CELERY_BEAT_SCHEDULE): start the nightly build; returns its job's id."""
-    return customer_base_facts.start_customer_base_facts(actor=None).pk
+    return customer_base_facts.start_customer_base_facts(actor=None, now=timezone.now()).pk

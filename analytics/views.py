@@ -286,7 +286,7 @@ class CustomerBaseFactsView(RoleRequiredMixin, View):
     allowed_roles = WRITE_ROLES
 
     def post(self, request):
-        job = start_customer_base_facts(actor=request.user)
+        job = start_customer_base_facts(actor=request.user, now=timezone.now())
         messages.success(request, f"Building the monthly facts (job {job.pk}): progress below.")
         kept = {k: v for k, v in request.POST.items() if k in ("first_day", "last_day")}
         return redirect(f"{reverse('customer-base')}?{urlencode(kept)}")

@@ -230,3 +230,7 @@ class CustomerBaseSerializer(serializers.Serializer):
         help_text="The monthly facts' moment when the numbers come from them; null when "
         "computed from the orders on this request.",
     )
+    facts_stale = serializers.BooleanField(
+        help_text="The period runs past facts more than a day old (the nightly build has "
+        "not succeeded since)."
+    )

@@ -26,16 +26,17 @@ from datetime import date, datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from analytics import tasks
 from analytics.customer_base import FACTS_JOB_KIND, latest_facts_job, segment_values
 from analytics.models import CustomerBaseFacts, SegmentFact
 from campaigns.filters import start_of_local_day
 from campaigns.operator_time import operator_zone_name
 from crm import selectors as crm_selectors
 from crm.core.jobs import create_job, fail_job, finish_job, record_job_progress, start_job
-from crm.core.models import Job
+from crm.core.models import Job, JobStatus
 from crm.enums import EventKind, LifecycleStage
 from crm.measures import rfm_at
 
@@ -78,11 +79,9 @@ def fact_moments(*, as_of: datetime, months: int = FACT_MONTHS) -> tuple[date, l
     return covered[0], moments
 
 
-def start_customer_base_facts(*, actor: AbstractBaseUser | None) -> Job:
+def start_customer_base_facts(*, actor: AbstractBaseUser | None, now: datetime) -> Job:
     """Create a pending build Job and enqueue the build when the transaction commits; a
     build already pending or running is returned instead of a second one."""
-    from analytics import tasks
-
     with transaction.atomic():
         # One start at a time, so two clicks make one build.
         connection.cursor().execute(
@@ -90,7 +89,7 @@ def start_customer_base_facts(*, actor: AbstractBaseUser | None) -> Job:
         )
         waiting = latest_facts_job(unfinished=True)
         # A build started long ago lost its worker: start another.
-        if waiting is not None and waiting.created_at > timezone.now() - LOST_AFTER:
+        if waiting is not None and waiting.created_at > now - LOST_AFTER:
             return waiting
         job = create_job(
             kind=FACTS_JOB_KIND,
@@ -109,7 +108,9 @@ def build_customer_base_facts(
     work, its times from `now` and the clock); replaces the previous build. A job that
     already finished is not run again (a redelivered task)."""
     job = Job.objects.get(pk=job_id)
-    if job.is_finished:
+    if job.status != JobStatus.PENDING:
+        # Finished, or running elsewhere (a redelivered task); a build whose worker died
+        # is lost, and the next start makes a new one (LOST_AFTER).
         return None
     first_month, moments = fact_moments(as_of=as_of)
     ends = len(moments) - 1
@@ -123,19 +124,24 @@ def build_customer_base_facts(
             record_job_progress(job=job, done=1)
             with transaction.atomic():
                 facts = _write(
-                    cursor, job=job, first_month=first_month, moments=moments, segments=segments
+                    cursor,
+                    job=job,
+                    first_month=first_month,
+                    moments=moments,
+                    segments=segments,
+                    now=now,
                 )
-        except DatabaseError as error:
+        except Exception as error:
             # The first line only: a database error's DETAIL may quote a row.
             first_line = (str(error).splitlines() or [type(error).__name__])[0]
-            fail_job(job=job, now=timezone.now(), message=f"The build stopped: {first_line}")
-            return None
+            fail_job(job=job, now=now, message=f"The build stopped: {first_line}")
+            raise
         finally:
             for table in TEMPORARY:
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
     finish_job(
         job=job,
-        now=timezone.now(),
+        now=now,
         message=f"Facts from {first_month:%Y-%m} as of {timezone.localtime(as_of):%Y-%m-%d %H:%M}.",
     )
     return facts
@@ -153,17 +159,26 @@ def _compute(cursor, moments: list[datetime]) -> Iterator[None]:
             (idx, *stages.params),
         )
         yield
-    # A customer's stage at every moment, one letter each; `p`otential before their first
-    # paid order (a customer with one at a moment has one at every later moment).
+    # A customer's stage at every moment, one letter each (`p`otential: no paid order then).
+    # Each letter at its moment's position, `p` where a moment has no row: before the
+    # first paid order, and after an order refunded while the build ran.
     cursor.execute(
         """
         CREATE TEMPORARY TABLE fact_customers AS
-        SELECT c.id, c.registered_at, lpad(coalesce(s.path, ''), %s, 'p') AS path
+        SELECT c.id, c.registered_at, coalesce(s.path, repeat('p', %(moments)s)) AS path
         FROM crm_customer c
-        LEFT JOIN (SELECT customer_id, string_agg(s, '' ORDER BY idx) AS path
-                   FROM fact_stage_rows GROUP BY customer_id) s ON s.customer_id = c.id
+        LEFT JOIN (
+            SELECT customer_id,
+                   string_agg(repeat('p', idx - before - 1) || s, '' ORDER BY idx)
+                     || repeat('p', %(last)s - max(idx)) AS path
+            FROM (SELECT customer_id, idx, s,
+                         coalesce(lag(idx) OVER (PARTITION BY customer_id ORDER BY idx), -1)
+                           AS before
+                  FROM fact_stage_rows) r
+            GROUP BY customer_id
+        ) s ON s.customer_id = c.id
         """,
-        (len(moments),),
+        {"moments": len(moments), "last": last},
     )
     yield
     # Month k (1-based) runs from moments[k - 1] to moments[k]: width_bucket's numbering.
@@ -247,12 +262,14 @@ def _compute(cursor, moments: list[datetime]) -> Iterator[None]:
 
 
 def _write(
-    cursor, *, job: Job, first_month: date, moments: list[datetime], segments
+    cursor, *, job: Job, first_month: date, moments: list[datetime], segments, now: datetime
 ) -> CustomerBaseFacts:
-    """The facts from the temporary tables, replacing the previous build (one transaction)."""
-    # Two builds at once write one after the other; the later replaces the earlier.
+    """The facts from the temporary tables (one transaction), keeping the previous build
+    only: a page that read the previous header a moment ago still finds its rows."""
+    # Two builds at once write one after the other.
     cursor.execute("SELECT pg_advisory_xact_lock(hashtext('analytics.customer_base_facts'))")
-    CustomerBaseFacts.objects.all().delete()
+    previous = CustomerBaseFacts.objects.order_by("-as_of", "-pk").first()
+    CustomerBaseFacts.objects.exclude(pk=previous.pk if previous else None).delete()
     cursor.execute("SELECT count(*) FROM fact_customers")
     (customers,) = cursor.fetchone()
     facts = CustomerBaseFacts.objects.create(
@@ -260,7 +277,7 @@ def _write(
         first_month=first_month,
         customers=customers,
         job=job,
-        built_at=timezone.now(),
+        built_at=now,
     )
     last = len(moments) - 1
     params = {"facts": facts.pk, "moments": list(moments), "last": last}

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from analytics.models import CustomerBaseFacts
 from analytics.services.customer_base_facts import build_customer_base_facts
-from crm.core.jobs import create_job
+from crm.core.jobs import create_job, start_job
 from crm.core.models import Job
 from crm.models import Order
 from tests.analytics.test_customer_base import (
@@ -49,6 +49,7 @@ def test_whole_months_are_read_from_the_facts(base):
     body = client.get(URL, PERIOD).json()
 
     assert datetime.fromisoformat(body["facts_as_of"]) == BUILT_AT == facts.as_of
+    assert body["facts_stale"] is False  # the period ends before the build
     assert datetime.fromisoformat(body["as_of"]) == END
     assert body["customers"] == 40
     check(body, expected(base, list(base["customers"])))
@@ -63,6 +64,8 @@ def test_a_period_past_the_build_is_read_as_of_it(base):
     body = client.get(URL, {"first_day": "2026-05-01", "last_day": "2026-07-31"}).json()
 
     assert datetime.fromisoformat(body["as_of"]) == BUILT_AT
+    # months after the build, which is more than a day old: the page warns
+    assert body["facts_stale"] is True
     assert [m["month"] for m in body["stages_by_month"]] == [
         "2026-05-01",
         "2026-06-01",
@@ -110,7 +113,9 @@ def test_orders_after_the_build_wait_for_the_next_one(base):
 
     rebuilt = build()
     after = client.get(URL, PERIOD).json()
-    assert CustomerBaseFacts.objects.get() == rebuilt
+    # The previous build is kept (a page that read its header still finds its rows).
+    assert CustomerBaseFacts.objects.count() == 2
+    assert CustomerBaseFacts.objects.order_by("-as_of", "-pk").first() == rebuilt
     revenue = sum(Decimal(cell["revenue"]) for cell in after["rfm"])
     assert revenue == sum(Decimal(c["revenue"]) for c in whole_months["rfm"]) + Decimal("77.00")
 
@@ -151,6 +156,18 @@ def test_the_page_builds_the_facts_and_shows_their_progress(
     page = marketer.get(reverse("customer-base")).content.decode()
     assert "From the monthly facts as of" in page
     assert "Reload to read them" not in page
+
+
+def test_a_build_already_running_is_not_run_again(base):
+    job = create_job(kind="customer_base_facts")
+    start_job(job=job, now=timezone.now())
+
+    # a redelivered task finds its job running elsewhere
+    assert build_customer_base_facts(job_id=job.pk, as_of=BUILT_AT, now=timezone.now()) is None
+
+    assert not CustomerBaseFacts.objects.exists()
+    job.refresh_from_db()
+    assert (job.status, job.done) == ("running", 0)
 
 
 def test_two_starts_make_one_build(base):

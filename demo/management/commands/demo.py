@@ -60,7 +60,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(summary.describe())
         # The customer base page reads them; the worker builds them once it starts.
-        start_customer_base_facts(actor=None)
+        start_customer_base_facts(actor=None, now=timezone.now())
         self.stdout.write("The customer base's monthly facts are built by the worker at start.")
         self.stdout.write(logins.getvalue().rstrip())
         base_url = f"http://127.0.0.1:{port}"

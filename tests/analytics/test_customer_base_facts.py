@@ -30,6 +30,7 @@ from tests.conftest import make_user, token_client
 
 pytestmark = pytest.mark.django_db
 
+START_OF_APRIL = datetime(2026, 4, 1, tzinfo=SHANGHAI)
 # The build's moment: ten and a half days into July 2026.
 BUILT_AT = datetime(2026, 7, 10, 12, tzinfo=SHANGHAI)
 
@@ -55,6 +56,22 @@ def test_whole_months_are_read_from_the_facts(base):
     check(body, expected(base, list(base["customers"])))
     # The facts cover the thirteen months to July 2026.
     assert facts.first_month.isoformat() == "2025-07-01"
+
+
+def test_a_period_from_the_facts_first_month(base):
+    # A build whose thirteen months start in March 2026: the period starts at its first
+    # moment, where every path and mask begins.
+    facts = build(as_of=datetime(2027, 3, 10, 12, tzinfo=SHANGHAI))
+    assert facts.first_month.isoformat() == "2026-03-01"
+    client = token_client(make_user("analyst"))
+
+    body = client.get(URL, PERIOD).json()
+
+    assert datetime.fromisoformat(body["facts_as_of"]) == facts.as_of
+    check(body, expected(base, list(base["customers"])))
+    one_month = client.get(URL, {"first_day": "2026-03-01", "last_day": "2026-03-31"}).json()
+    assert one_month["facts_as_of"] is not None
+    check(one_month, expected(base, list(base["customers"]), months=(3,), end=START_OF_APRIL))
 
 
 def test_a_period_past_the_build_is_read_as_of_it(base):

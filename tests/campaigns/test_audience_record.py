@@ -37,9 +37,10 @@ def record_of(campaign: Campaign) -> dict[str, tuple]:
 
 @pytest.fixture
 def people(db):
-    """Forty customers in Shanghai (the segment), five elsewhere."""
+    """Forty customers in Shanghai (the segment), twenty elsewhere: enough that a 50% holdout
+    draws both groups among them (five were all treated in 1 run of 32, as the draw says)."""
     inside = [CustomerFactory(customer_id=f"S{n:02d}", city="Shanghai") for n in range(40)]
-    outside = [CustomerFactory(customer_id=f"B{n:02d}", city="Beijing") for n in range(5)]
+    outside = [CustomerFactory(customer_id=f"B{n:02d}", city="Beijing") for n in range(20)]
     return inside, outside
 
 

@@ -46,6 +46,8 @@ DEFAULT_DATABASE = "opscrm"
 # existing data about 0.3 s; 60 s leaves room for crash recovery after a SIGKILL.
 START_TIMEOUT_SECONDS = 60
 OLDEST_SUPPORTED_SERVER = 150000
+# A base backup of the test server took about 2 s on the 2-core machine.
+BASE_BACKUP_TIMEOUT_SECONDS = 120
 # A replica's access rules: its own socket only, as the embedded servers'.
 HBA_LOCAL = "local all all trust\n"
 
@@ -124,11 +126,13 @@ class EmbeddedServer:
             )
             return result.returncode == 0
 
-    def start_as_replica_of(self, primary: dict) -> None:
+    def start_as_replica_of(self, primary: dict, *, sync: bool = True) -> None:
         """Start this server as a streaming replica (hot standby) of the server of Django
         settings `primary`: a base backup of it on first use, then replay from it. A
         standby must run with at least the primary's max_connections (and the like): the
-        caller passes them in `server_settings`."""
+        caller passes them in `server_settings`. `sync=False` skips flushing the copy to
+        disk, for a throwaway replica: on a machine with much unwritten data, that flush
+        waits for all of it."""
         with self._lock():
             if self.is_running():
                 return
@@ -152,7 +156,12 @@ class EmbeddedServer:
                         str(primary["PORT"] or 5432),
                         "-U",
                         primary["USER"] or "postgres",
-                    ]
+                        # Each phase on stderr (checkpoint, copy, WAL), for a hang's error.
+                        "--verbose",
+                        "--progress",
+                        *([] if sync else ["--no-sync"]),
+                    ],
+                    timeout=BASE_BACKUP_TIMEOUT_SECONDS,
                 )
                 # A server whose socket is in its data folder (ours) leaves the socket's
                 # lock file there, which pg_basebackup copies with its log.
@@ -394,28 +403,41 @@ def _make_reachable(path: Path) -> None:
             parent.chmod(mode | 0o001)
 
 
-def _run(command: list, *, check: bool = True) -> subprocess.CompletedProcess:
+def _run(
+    command: list, *, check: bool = True, timeout: float = START_TIMEOUT_SECONDS + 30
+) -> subprocess.CompletedProcess:
     """Run one of the wheel's programs as the server's user. Output goes through files:
-    the postmaster that `pg_ctl start` leaves behind would keep pipes open forever."""
+    the postmaster that `pg_ctl start` leaves behind would keep pipes open forever. A
+    program still running after `timeout` seconds is killed, and the error quotes what it
+    had printed, so a hang says where it hung."""
+    program = Path(command[0]).name
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        result = subprocess.run(  # noqa: S603 - the wheel's binaries, no shell
-            [str(part) for part in command],
-            stdout=stdout,
-            stderr=stderr,
-            text=True,
-            # The user's own group and no other: with root's groups kept, a folder of
-            # group root would deny what its "other" bits allow.
-            **_as_server_user(),
-            cwd="/",
-            check=False,
-            timeout=START_TIMEOUT_SECONDS + 30,
-        )
+        try:
+            result = subprocess.run(  # noqa: S603 - the wheel's binaries, no shell
+                [str(part) for part in command],
+                stdout=stdout,
+                stderr=stderr,
+                text=True,
+                # The user's own group and no other: with root's groups kept, a folder of
+                # group root would deny what its "other" bits allow.
+                **_as_server_user(),
+                cwd="/",
+                check=False,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            stderr.seek(0)
+            stdout.seek(0)
+            printed = (stderr.read() + stdout.read()).strip()[-2000:]
+            raise DatabaseConfigurationError(
+                f"{program} did not finish in {timeout:.0f} s; it printed:\n{printed}"
+            ) from None
         stdout.seek(0)
         stderr.seek(0)
         result.stdout, result.stderr = stdout.read(), stderr.read()
     if check and result.returncode != 0:
         raise DatabaseConfigurationError(
-            f"{Path(command[0]).name} failed: {result.stderr.strip() or result.stdout.strip()}"
+            f"{program} failed: {result.stderr.strip() or result.stdout.strip()}"
         )
     return result
 

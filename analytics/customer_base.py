@@ -37,10 +37,10 @@ from django.utils import timezone
 
 from analytics.filters import Period
 from analytics.models import CustomerBaseFacts
-from campaigns.filters import start_of_local_day
 from campaigns.operator_time import operator_zone_name
 from crm import selectors as crm_selectors
 from crm.core.models import Job, JobStatus
+from crm.core.operator_calendar import add_months, months_apart, months_from, start_of_local_day
 from crm.core.replica import reads_replica, report_cursor
 from crm.enums import EventKind, LifecycleStage
 from crm.measures import Sql, rfm_at
@@ -169,12 +169,12 @@ def facts_jobs() -> QuerySet[Job]:
     return Job.objects.filter(kind=FACTS_JOB_KIND)
 
 
-def fact_moments_of(facts: CustomerBaseFacts) -> list[datetime]:
-    """The moments a build covers: each month's start from its first month, and its
-    as_of (see analytics.services.customer_base_facts.fact_moments)."""
-    last_month = timezone.localtime(facts.as_of).date().replace(day=1)
-    moments = [start_of_local_day(month) for month in _months(facts.first_month, last_month)]
-    return [*moments, facts.as_of] if facts.as_of > moments[-1] else moments
+def fact_moments(first_month: date, as_of: datetime) -> list[datetime]:
+    """The moments of a build as of `as_of` from `first_month`: each month's start, then
+    `as_of` (unless it is a month's very start)."""
+    last_month = timezone.localtime(as_of).date()
+    moments = [start_of_local_day(month) for month in months_from(first_month, last_month)]
+    return [*moments, as_of] if as_of > moments[-1] else moments
 
 
 def _from_facts(
@@ -184,7 +184,7 @@ def _from_facts(
     must start at a month's start they cover and end at a later one, or at or past their
     as_of (then it is read as of that moment, stale when that is over FRESH_FOR before
     `now`: the page says so rather than compute for minutes)."""
-    moments = fact_moments_of(facts)
+    moments = fact_moments(facts.first_month, facts.as_of)
     stale = end > facts.as_of and now - facts.as_of > FRESH_FOR
     end = min(end, facts.as_of)
     if start not in moments[:-1] or end not in moments or end <= start:
@@ -222,7 +222,7 @@ def _from_facts(
             "recency", "frequency", "customers", "revenue"
         )
     }
-    months = _months(period.first_day, period.last_day)
+    months = months_from(period.first_day, period.last_day)
     last_month = _last_month(end)
     sizes, activity = {}, {}
     for cohort in facts.cohorts.filter(
@@ -230,7 +230,7 @@ def _from_facts(
     ):
         if cohort.month == cohort.cohort:
             sizes[cohort.cohort] = cohort.customers
-        k = (cohort.month.year - cohort.cohort.year) * 12 + cohort.month.month - cohort.cohort.month
+        k = months_apart(cohort.cohort, cohort.month)
         activity.setdefault(cohort.cohort, {})[k] = (cohort.customers, cohort.gmv)
     return CustomerBase(
         period=period,
@@ -265,24 +265,12 @@ def _members(segment: Segment, at: datetime) -> Sql:
     return Sql(text, tuple(params))
 
 
-def _next_month(month: date) -> date:
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
-
-
-def _months(first: date, last: date) -> list[date]:
-    months, month = [], first.replace(day=1)
-    while month <= last:
-        months.append(month)
-        month = _next_month(month)
-    return months
-
-
 def _month_ends(period: Period, end: datetime) -> list[tuple[date, datetime]]:
     """Each month of the period begun by `end`, with the moment its stages are read: the
     next month's start, or `end` (the period's end, or now) in the last one."""
     return [
-        (month, min(start_of_local_day(_next_month(month)), end))
-        for month in _months(period.first_day, period.last_day)
+        (month, min(start_of_local_day(add_months(month, 1)), end))
+        for month in months_from(period.first_day, period.last_day)
         if start_of_local_day(month) < end
     ]
 
@@ -389,7 +377,7 @@ def _funnel_steps(counts) -> list[FunnelStep]:
 def _cohorts(cursor, period: Period, end: datetime, within: Sql) -> list[Cohort]:
     """Retention and cumulative GMV per customer by month since the first paid order, for
     the cohorts of the period's months, up to the period's end (set-based: one statement)."""
-    months = _months(period.first_day, period.last_day)
+    months = months_from(period.first_day, period.last_day)
     zone = operator_zone_name()
     cursor.execute(
         f"""
@@ -439,7 +427,7 @@ def _cohort_rows(
         if month not in rows:
             continue
         size, activity = rows[month]
-        span = (last_month.year - month.year) * 12 + last_month.month - month.month + 1
+        span = months_apart(month, last_month) + 1
         retention, ltv, total = [], [], Decimal(0)
         for k in range(span):
             active, gmv = activity.get(k, (0, Decimal(0)))

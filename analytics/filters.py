@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from campaigns import coupon_lists, selectors
 from campaigns.enums import CampaignStatus
-from campaigns.filters import CampaignFilterSet, start_of_local_day
+from campaigns.filters import CampaignFilterSet
+from crm.core.operator_calendar import add_months, start_of_local_day
 from segments.models import Segment
 
 # The default period: the last 30 calendar days, today included.
@@ -143,8 +144,7 @@ class CustomerBaseForm(PeriodForm):
     default_months = 12
 
     def default_first_day(self, last: date) -> date:
-        back = last.year * 12 + last.month - 1 - (self.default_months - 1)
-        return date(back // 12, back % 12 + 1, 1)
+        return add_months(last, 1 - self.default_months)
 
     first_day = _day_field("From")
     last_day = _day_field("To")

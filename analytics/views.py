@@ -1,8 +1,6 @@
 """Report pages: the campaigns overview, the live monitor, the customer base, and their CSV
 exports, with a campaign report's (the report itself is on the campaign page)."""
 
-from urllib.parse import urlencode
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
@@ -281,15 +279,15 @@ class CustomerBaseView(RoleRequiredMixin, TemplateView):
 
 class CustomerBaseFactsView(RoleRequiredMixin, View):
     """Start building the monthly facts (one build at a time) and go back to the page with
-    the filters it had."""
+    the filters it had: the form posts to this view with the page's query."""
 
     allowed_roles = WRITE_ROLES
 
     def post(self, request):
         job = start_customer_base_facts(actor=request.user, now=timezone.now())
         messages.success(request, f"Building the monthly facts (job {job.pk}): progress below.")
-        kept = {k: v for k, v in request.POST.items() if k in ("first_day", "last_day")}
-        return redirect(f"{reverse('customer-base')}?{urlencode(kept)}")
+        query = request.GET.urlencode()
+        return redirect(f"{reverse('customer-base')}?{query}" if query else "customer-base")
 
 
 class CustomerBaseFactsProgressView(RoleRequiredMixin, View):

@@ -2,12 +2,11 @@
 pages, their CSV exports and the API (filterset_class), so a filtered link and an API query
 agree."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
 from campaigns import coupon_lists
 from campaigns.enums import (
@@ -20,6 +19,7 @@ from campaigns.enums import (
     Trigger,
 )
 from campaigns.models import Campaign, Coupon, CouponTemplate, Message, Redemption
+from crm.core.operator_calendar import start_of_local_day
 
 
 class CampaignFilterSet(django_filters.FilterSet):
@@ -74,12 +74,6 @@ class CouponTemplateFilterSet(django_filters.FilterSet):
 
 
 # Coupons and redemptions --------------------------------------------------------------
-
-
-def start_of_local_day(day: date) -> datetime:
-    """Midnight starting `day` in the operator's time zone (TIME_ZONE): the pages' dates
-    are the operator's calendar days."""
-    return timezone.make_aware(datetime.combine(day, time.min), timezone.get_default_timezone())
 
 
 def _filter_local_days(

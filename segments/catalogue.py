@@ -12,7 +12,7 @@ they are added here when the columns they read exist.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q
 
+from crm.core.operator_calendar import start_of_local_day
 from crm.enums import EventKind
 from segments.enums import FieldFamily, Operator, ValueType
 
@@ -34,11 +35,6 @@ ONE_DAY = timedelta(days=1)
 # as_of far from overflowing.
 MAX_DAYS = 36_600
 EVENT_KINDS: tuple[tuple[str, str], ...] = tuple(EventKind.choices)
-
-
-def start_of_local_day(day: date, time_zone: ZoneInfo) -> datetime:
-    """The first instant of a calendar day in `time_zone`."""
-    return datetime.combine(day, time.min, tzinfo=time_zone)
 
 
 @dataclass(frozen=True)

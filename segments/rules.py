@@ -23,10 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
-
+from crm.core.operator_calendar import start_of_local_day
 from segments import catalogue
 from segments.enums import Operator, SegmentKind, ValueType
 from segments.models import Segment
@@ -282,7 +280,7 @@ def _child_path(path: str, step: str) -> str:
 def _instant(value: date | datetime) -> datetime:
     if isinstance(value, datetime):
         return value
-    return catalogue.start_of_local_day(value, ZoneInfo(settings.TIME_ZONE))
+    return start_of_local_day(value)
 
 
 @dataclass

@@ -30,13 +30,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics import tasks
-from analytics.customer_base import FACTS_JOB_KIND, latest_facts_job, segment_values
+from analytics.customer_base import FACTS_JOB_KIND, fact_moments, latest_facts_job, segment_values
 from analytics.models import CustomerBaseFacts, SegmentFact
-from campaigns.filters import start_of_local_day
 from campaigns.operator_time import operator_zone_name
 from crm import selectors as crm_selectors
 from crm.core.jobs import create_job, fail_job, finish_job, record_job_progress, start_job
 from crm.core.models import Job, JobStatus
+from crm.core.operator_calendar import add_months
 from crm.enums import EventKind, LifecycleStage
 from crm.measures import rfm_at
 
@@ -58,25 +58,6 @@ def _stage_named(letter: str) -> str:
     """SQL naming the stage of a letter (constants only)."""
     cases = " ".join(f"WHEN '{first}' THEN '{stage}'" for first, stage in STAGE_LETTERS.items())
     return f"(CASE {letter} {cases} END)"
-
-
-def _previous_months(month: date, count: int) -> list[date]:
-    months = [month]
-    while len(months) < count:
-        first = months[0]
-        months.insert(0, date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1))
-    return months
-
-
-def fact_moments(*, as_of: datetime, months: int = FACT_MONTHS) -> tuple[date, list[datetime]]:
-    """The first month covered and the moments of a build as of `as_of`: each month's
-    start from it, then `as_of` (unless it is a month's very start)."""
-    this_month = timezone.localtime(as_of).date().replace(day=1)
-    covered = _previous_months(this_month, months)
-    moments = [start_of_local_day(month) for month in covered]
-    if as_of > moments[-1]:
-        moments.append(as_of)
-    return covered[0], moments
 
 
 def start_customer_base_facts(*, actor: AbstractBaseUser | None, now: datetime) -> Job:
@@ -112,7 +93,8 @@ def build_customer_base_facts(
         # Finished, or running elsewhere (a redelivered task); a build whose worker died
         # is lost, and the next start makes a new one (LOST_AFTER).
         return None
-    first_month, moments = fact_moments(as_of=as_of)
+    first_month = add_months(timezone.localtime(as_of).date(), 1 - FACT_MONTHS)
+    moments = fact_moments(first_month, as_of)
     ends = len(moments) - 1
     # A step per moment's stages, per end's RFM, and the paths, funnel, spend and segments.
     start_job(job=job, now=now, total=len(moments) + ends + 4)

@@ -3,6 +3,8 @@ the live report (tests/analytics/test_customer_base.py): a period of whole month
 running past the build (read as of it), and the periods the facts do not answer; the page's
 build button, its progress, and a build by a real Celery worker."""
 
+import html
+import re
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -151,8 +153,10 @@ def test_the_page_builds_the_facts_and_shows_their_progress(
     )
     assert analyst.post(reverse("customer-base-facts")).status_code == 403
 
+    # the page's button posts with the page's filters, and the answer goes back to them
+    action = html.unescape(re.search(r'action="([^"]+)" class="facts-form"', page).group(1))
     with django_capture_on_commit_callbacks(execute=True):
-        response = marketer.post(reverse("customer-base-facts"), PERIOD)
+        response = marketer.post(action)
 
     assert response.status_code == 302
     assert (
@@ -173,6 +177,8 @@ def test_the_page_builds_the_facts_and_shows_their_progress(
     page = marketer.get(reverse("customer-base")).content.decode()
     assert "From the monthly facts as of" in page
     assert "Reload to read them" not in page
+    # a page without filters goes back to the page without filters
+    assert marketer.post(reverse("customer-base-facts"))["Location"] == reverse("customer-base")
 
 
 def test_a_build_already_running_is_not_run_again(base):

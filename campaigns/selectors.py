@@ -53,9 +53,11 @@ from crm.core.models import AuditEntry
 from crm.core.replica import reads_replica
 from crm.models import Channel, Customer, Order, OrderItem
 from crm.selectors import customer_by_id
+from segments.exceptions import SegmentQueryTimedOut
 from segments.models import Segment
 from segments.rules import RuleError
 from segments.selectors import segment_members
+from segments.services.query_settings import segment_query_time_limit
 
 RECENT_GRANTS = 20
 RECENT_CHANGES = 15
@@ -89,10 +91,11 @@ class RefusalCount:
 
 @dataclass(frozen=True)
 class AudienceSize:
-    """Customers in the segment now, of all customers; `problem` when it cannot be counted."""
+    """Customers in the segment now, of all customers; None and the `problem` when they
+    cannot be counted."""
 
-    customers: int
-    total: int
+    customers: int | None
+    total: int | None
     problem: str = ""
 
     @property
@@ -259,12 +262,17 @@ def business_lines() -> list[str]:
 @reads_replica
 def audience_size(*, segment: Segment, as_of: datetime) -> AudienceSize:
     """How many customers are in `segment` at `as_of` (now: the stored metric columns); a
-    preview, so it reads the replica when there is one."""
-    total = Customer.objects.count()
+    preview, so it reads the replica when there is one, and is stopped after
+    SEGMENT_STATEMENT_TIMEOUT_SECONDS like the builder's count (the campaign page and the
+    wizard wait for it)."""
     try:
-        customers = segment_members(segment=segment, as_of=as_of, as_of_is_now=True).count()
+        with segment_query_time_limit():
+            total = Customer.objects.count()
+            customers = segment_members(segment=segment, as_of=as_of, as_of_is_now=True).count()
     except RuleError as error:
-        return AudienceSize(customers=0, total=total, problem=str(error))
+        return AudienceSize(customers=None, total=None, problem=str(error))
+    except SegmentQueryTimedOut as stopped:
+        return AudienceSize(customers=None, total=None, problem=stopped.detail)
     return AudienceSize(customers=customers, total=total)
 
 

@@ -168,6 +168,24 @@ def test_a_slow_overlap_fragment_shows_why(
     assert response.context["problem"] == TIMED_OUT_MESSAGE
 
 
+def test_a_slow_campaign_audience_size_shows_why(
+    client, analyst, short_limit, segment, lock_customer_table
+):
+    # given: the campaign wizard counts the chosen segment's audience as the marketer picks it
+    client.force_login(analyst)
+    lock_customer_table()
+    # when
+    started = time.monotonic()
+    response = client.get(reverse("campaign-audience-size"), {"segment": segment.pk})
+    # then: stopped at the limit, not at the connection's safety net
+    assert time.monotonic() - started < 3
+    assert response.status_code == 200
+    assert response.content.decode().strip() == (
+        f'<p class="form-error">This segment cannot be counted: {TIMED_OUT_MESSAGE}</p>'
+    )
+    assert connection_limit() == "4s"
+
+
 def test_a_slow_page_export_goes_back_to_the_segment_page_with_why(
     client, analyst, short_limit, segment, lock_customer_table
 ):

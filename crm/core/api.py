@@ -34,7 +34,10 @@ def exception_handler(exc, context):
         # Refusals that found several problems (campaign launch validation) list them all.
         if getattr(exc, "reasons", None):
             body["reasons"] = exc.reasons
-        return Response(body, status=exc.http_status)
+        # A refusal that passes with time (a busy replica) says when to ask again.
+        retry_after = getattr(exc, "retry_after_seconds", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        return Response(body, status=exc.http_status, headers=headers)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)

@@ -8,7 +8,8 @@ nothing is routed, so a write, a claim or a read that must see its own write nev
 replica, however it is called. A replica lags its primary by its replay delay, so a report
 may miss the last moments. A long report on a hot standby can be cancelled when replay
 conflicts with it; a replica for reports wants `hot_standby_feedback = on` or a larger
-`max_standby_streaming_delay`.
+`max_standby_streaming_delay`. Such a cancel raises ReplicaConflict: the API answers 503
+with its reason, and the pages a 503 page that says to try again.
 """
 
 from collections.abc import Callable, Iterator
@@ -16,9 +17,41 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import wraps
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from rest_framework import status
+
+from crm.core.api import DomainRefusal
 
 REPLICA = "replica"
+# SQLSTATEs of a query a hot standby cancels to go on replaying (PostgreSQL's
+# ResolveRecoveryConflictWith*: serialization_failure, deadlock_detected, database_dropped);
+# each message reads "... conflict with recovery".
+RECOVERY_CONFLICT_STATES = frozenset({"40001", "40P01", "57P04"})
+
+
+class ReplicaConflict(DomainRefusal):
+    """The read replica cancelled a report's or preview's query to replay the primary's
+    changes (a lock or a row version it still needed): nothing is wrong with the request,
+    and the same request usually succeeds a moment later."""
+
+    http_status = status.HTTP_503_SERVICE_UNAVAILABLE
+    retry_after_seconds = 5
+
+    def __init__(self) -> None:
+        super().__init__(
+            "replica_conflict",
+            "The read replica stopped this query to apply the latest changes from the "
+            "primary database; try again in a moment.",
+        )
+
+
+def is_recovery_conflict(error: DatabaseError) -> bool:
+    """Whether `error` is a hot standby's cancel of a query in conflict with its replay."""
+    cause = error.__cause__
+    return getattr(
+        cause, "sqlstate", None
+    ) in RECOVERY_CONFLICT_STATES and "conflict with recovery" in str(cause)
+
 
 _reading_reports: ContextVar[bool] = ContextVar("reading_reports", default=False)
 
@@ -43,10 +76,15 @@ def report_cursor():
 
 @contextmanager
 def report_reads() -> Iterator[None]:
-    """Within: the reads of a report, routed to the replica when there is one."""
+    """Within: the reads of a report, routed to the replica when there is one. A query the
+    replica cancels in conflict with its replay raises ReplicaConflict."""
     token = _reading_reports.set(True)
     try:
         yield
+    except DatabaseError as error:
+        if not is_recovery_conflict(error):
+            raise
+        raise ReplicaConflict from error
     finally:
         _reading_reports.reset(token)
 

@@ -9,9 +9,12 @@ gets the request's context too, which Django's own handler leaves out.
 import logging
 
 from django.http import HttpResponseServerError, JsonResponse
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views import defaults
 from django.views.decorators.csrf import requires_csrf_token
+
+from crm.core.replica import ReplicaConflict
 
 API_PREFIX = "/api/"
 
@@ -43,3 +46,22 @@ def server_error(request):
         logger.warning("The 500 page was rendered without the request's context: %r", type(error))
         body = render_to_string("500.html")
     return HttpResponseServerError(body)
+
+
+class ReplicaConflictMiddleware:
+    """A page whose report or preview the read replica cancelled (ReplicaConflict) answers
+    503 with templates/503.html, which says to try again, instead of a server error. The
+    API's views answer it themselves (crm.core.api.exception_handler)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, ReplicaConflict):
+            return None
+        response = render(request, "503.html", {"detail": exception.detail}, status=503)
+        response["Retry-After"] = str(exception.retry_after_seconds)
+        return response

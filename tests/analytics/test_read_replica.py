@@ -10,20 +10,28 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import warnings
+from collections.abc import Callable
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.conf import settings
 from django.db import connections
+from django.http import HttpResponse
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from campaigns.models import Campaign, Grant
 from campaigns.services.claims import claim_coupon
 from crm.core.databases import DatabaseConfigurationError, EmbeddedServer, programs_for
 from crm.core.replica import REPLICA, report_reads
+from segments.models import Segment
+from segments.rules import canonical_rules
 from tests.conftest import make_user, token_client
 from tests.factories import CustomerFactory
 
@@ -39,6 +47,9 @@ STANDBY_LIMITS = (
     "max_locks_per_transaction",
 )
 REPLAY_TIMEOUT_SECONDS = 30
+# How long the replica's replay waits for a query in its way before cancelling it (30 s by
+# default): short, so that the recovery-conflict test does not wait.
+STANDBY_DELAY = {"max_standby_streaming_delay": "200ms"}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +71,9 @@ def replica_server(django_db_setup, django_db_blocker):
                 cursor.execute(f"SHOW {name}")
                 limits[name] = cursor.fetchone()[0]
         settings_dict = primary.settings_dict
-    server = EmbeddedServer(data_dir=REPLICA_DIR, server_settings=limits, binaries=programs)
+    server = EmbeddedServer(
+        data_dir=REPLICA_DIR, server_settings={**limits, **STANDBY_DELAY}, binaries=programs
+    )
     try:
         start_replica(server, settings_dict)
         yield server, settings_dict
@@ -269,3 +282,121 @@ def test_segment_previews_read_the_replica(replica, campaign):
     replayed()
     fresh = marketer.post("/api/v1/segments/preview/", {"rules": hangzhou}, format="json")
     assert fresh.json()["count"] == 2
+
+
+WINDOWED = {"field": "order_count", "op": "gte", "value": 1, "window": {"last_days": 30}}
+CONFLICT_DETAIL = (
+    "The read replica stopped this query to apply the latest changes from the primary "
+    "database; try again in a moment."
+)
+
+
+def test_a_preview_the_replica_cancels_for_its_replay_answers_503_not_a_server_error(
+    replica, campaign
+):
+    marketer = token_client(make_user("marketer"))
+
+    answer = during_a_recovery_conflict(
+        lambda: marketer.post("/api/v1/segments/preview/", {"rules": WINDOWED}, format="json")
+    )
+
+    assert answer.status_code == 503
+    assert answer["Retry-After"] == "5"
+    assert answer.json() == {"reason": "replica_conflict", "detail": CONFLICT_DETAIL}
+    # and once the primary's transaction has ended, the same preview counts
+    replayed()
+    again = marketer.post("/api/v1/segments/preview/", {"rules": WINDOWED}, format="json")
+    assert (again.status_code, again.json()["count"]) == (200, 0)
+
+
+def test_a_page_whose_count_the_replica_cancels_answers_503_with_why(replica, campaign):
+    analyst = APIClient()
+    analyst.force_login(make_user("analyst"))
+    segment = Segment.objects.create(name="Recent buyers", rules=canonical_rules(WINDOWED))
+
+    answer = during_a_recovery_conflict(
+        lambda: analyst.get(reverse("segment-summary", args=[segment.pk]))
+    )
+
+    assert answer.status_code == 503
+    assert answer["Retry-After"] == "5"
+    page = answer.content.decode()
+    assert "Try again in a moment" in page
+    assert CONFLICT_DETAIL in page
+
+
+def during_a_recovery_conflict(request: Callable[[], HttpResponse]) -> HttpResponse:
+    """The answer to `request`, made while the replica's replay cancels its count.
+
+    A hot standby cancels a query that holds what its replay needs. Made to happen here:
+    the primary locks the orders table, the count (a windowed order count) then holds the
+    customers table on the replica and waits on the orders, and the primary locks the
+    customers table too, which the replica's replay must take from the count."""
+    replayed()
+    primary = psycopg.connect(**connection_parameters(connections["default"]), autocommit=False)
+    answers = []
+    try:
+        with primary.cursor() as cursor:
+            cursor.execute("LOCK TABLE crm_order IN ACCESS EXCLUSIVE MODE")
+        flush_primary_wal()
+        wait_on_replica(
+            "SELECT count(*) FROM pg_locks WHERE relation = 'crm_order'::regclass "
+            "AND mode = 'AccessExclusiveLock' AND granted"
+        )
+
+        def counting() -> None:
+            try:
+                answers.append(request())
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=counting)
+        thread.start()
+        wait_on_replica(
+            # (not by its text: pg_stat_activity keeps a query's first 1 kB only)
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND backend_type = 'client backend'"
+        )
+        with primary.cursor() as cursor:
+            cursor.execute("LOCK TABLE crm_customer IN ACCESS EXCLUSIVE MODE")
+        flush_primary_wal()
+        thread.join(timeout=REPLAY_TIMEOUT_SECONDS)
+        assert not thread.is_alive()
+    finally:
+        primary.rollback()
+        primary.close()
+    (answer,) = answers
+    return answer
+
+
+def connection_parameters(connection) -> dict:
+    """psycopg's parameters for a Django connection's server and database."""
+    settings_dict = connection.settings_dict
+    return {
+        "host": settings_dict["HOST"],
+        "port": settings_dict["PORT"] or 5432,
+        "user": settings_dict["USER"],
+        "dbname": settings_dict["NAME"],
+    }
+
+
+def flush_primary_wal() -> None:
+    """Send the primary's latest WAL to the replica. A lock is logged when taken, but sent
+    only once flushed, which a transaction still open does not do (and the test server
+    commits asynchronously): a committed write with synchronous_commit on flushes it."""
+    parameters = connection_parameters(connections["default"])
+    with psycopg.connect(**parameters, autocommit=True) as flushing:
+        flushing.execute("SET synchronous_commit = on")
+        flushing.execute("CREATE TEMPORARY TABLE wal_flushed ()")
+
+
+def wait_on_replica(counting_sql: str) -> None:
+    """Wait until `counting_sql`, run on the replica, counts at least one row."""
+    deadline = time.monotonic() + REPLAY_TIMEOUT_SECONDS
+    while True:
+        with connections[REPLICA].cursor() as cursor:
+            cursor.execute(counting_sql)
+            if cursor.fetchone()[0]:
+                return
+        assert time.monotonic() < deadline, f"the replica never showed: {counting_sql}"
+        time.sleep(0.05)

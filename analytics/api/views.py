@@ -23,6 +23,7 @@ from analytics.customer_base import customer_base
 from analytics.filters import CampaignOverviewFilterSet, CustomerBaseForm, overview_filterset
 from analytics.live_monitor import live_monitor
 from campaigns.models import Campaign
+from crm.core.api import REPLICA_CONFLICT_RESPONSE
 from crm.core.permissions import READ_ROLES, HasRole
 from segments.rules import RuleError
 
@@ -46,6 +47,7 @@ class CampaignReportView(APIView):
             200: CampaignReportSerializer,
             400: OpenApiResponse(description="`as_of` is not a date and time."),
             403: OpenApiResponse(description="Only marketers and analysts read reports."),
+            503: REPLICA_CONFLICT_RESPONSE,
             404: OpenApiResponse(description="No campaign with this code."),
         },
     )
@@ -94,6 +96,7 @@ class CampaignOverviewView(GenericAPIView):
             200: CampaignOverviewSerializer,
             400: OpenApiResponse(description="A filter value is not valid (named)."),
             403: OpenApiResponse(description="Only marketers and analysts read reports."),
+            503: REPLICA_CONFLICT_RESPONSE,
         },
     )
     def get(self, request):
@@ -122,6 +125,7 @@ class LiveMonitorView(APIView):
         responses={
             200: LiveMonitorSerializer,
             403: OpenApiResponse(description="Only marketers and analysts read reports."),
+            503: REPLICA_CONFLICT_RESPONSE,
         },
     )
     def get(self, request):
@@ -149,6 +153,7 @@ class CustomerBaseView(APIView):
             200: CustomerBaseSerializer,
             400: OpenApiResponse(description="A filter value is not valid (named)."),
             403: OpenApiResponse(description="Only marketers and analysts read reports."),
+            503: REPLICA_CONFLICT_RESPONSE,
         },
     )
     def get(self, request):

@@ -1,7 +1,8 @@
 """API plumbing shared by every app: pagination and the JSON error handler."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import status
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
+from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -25,6 +26,32 @@ class DomainRefusal(Exception):  # noqa: N818 - a refusal is data, not an error 
         super().__init__(detail or reason)
         self.reason = str(reason)
         self.detail = detail or str(reason)
+
+
+class RefusalSerializer(serializers.Serializer):
+    """A refusal's answer: its stable reason and what a person reads."""
+
+    reason = serializers.CharField()
+    detail = serializers.CharField()
+
+
+# The 503 of an operation that reads the read replica (crm.core.replica.ReplicaConflict).
+REPLICA_CONFLICT_RESPONSE = OpenApiResponse(
+    response=RefusalSerializer,
+    description="The read replica cancelled the query to go on replaying the primary's "
+    "changes (reason `replica_conflict`); ask again after `Retry-After` seconds.",
+    examples=[
+        OpenApiExample(
+            "replica conflict",
+            value={
+                "reason": "replica_conflict",
+                "detail": "The read replica stopped this query to apply the latest changes "
+                "from the primary database; try again in a moment.",
+            },
+            status_codes=["503"],
+        )
+    ],
+)
 
 
 def exception_handler(exc, context):

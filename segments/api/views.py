@@ -35,6 +35,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from crm.core.api import REPLICA_CONFLICT_RESPONSE
 from crm.core.csv_export import stream_csv
 from crm.core.permissions import READ_ROLES, WRITE_ROLES, HasRole, can_see_pii
 from crm.models import Customer
@@ -318,6 +319,7 @@ class SegmentViewSet(SegmentErrorsMixin, viewsets.ModelViewSet):
             403: _FORBIDDEN,
             409: SegmentRefusalSerializer,
             422: _TIMED_OUT,
+            503: REPLICA_CONFLICT_RESPONSE,
         },
         examples=[
             OpenApiExample(
@@ -414,6 +416,7 @@ class SegmentViewSet(SegmentErrorsMixin, viewsets.ModelViewSet):
             400: _STORED_RULES_REFUSED,
             404: _NOT_FOUND,
             422: _TIMED_OUT,
+            503: REPLICA_CONFLICT_RESPONSE,
         },
     )
     @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)

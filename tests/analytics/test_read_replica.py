@@ -34,6 +34,7 @@ from segments.models import Segment
 from segments.rules import canonical_rules
 from tests.conftest import make_user, token_client
 from tests.factories import CustomerFactory
+from tests.segments.api_schema import assert_answer_documented, published_schema
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -303,6 +304,9 @@ def test_a_preview_the_replica_cancels_for_its_replay_answers_503_not_a_server_e
     assert answer.status_code == 503
     assert answer["Retry-After"] == "5"
     assert answer.json() == {"reason": "replica_conflict", "detail": CONFLICT_DETAIL}
+    assert_answer_documented(
+        published_schema(marketer), "/api/v1/segments/preview/", "post", answer
+    )
     # and once the primary's transaction has ended, the same preview counts
     replayed()
     again = marketer.post("/api/v1/segments/preview/", {"rules": WINDOWED}, format="json")

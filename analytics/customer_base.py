@@ -28,13 +28,16 @@ when the period runs past it (the page says how fresh they are). A segment, or a
 they do not cover, is computed from the orders on each view.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from analytics.exceptions import CustomerBaseTimedOut
 from analytics.filters import Period
 from analytics.models import CustomerBaseFacts
 from campaigns.operator_time import operator_zone_name
@@ -42,6 +45,7 @@ from crm import selectors as crm_selectors
 from crm.core.models import Job, JobStatus
 from crm.core.operator_calendar import add_months, months_apart, months_from, start_of_local_day
 from crm.core.replica import reads_replica, report_cursor
+from crm.core.time_limit import query_time_limit
 from crm.enums import EventKind, LifecycleStage
 from crm.measures import Sql, rfm_at
 from segments import selectors as segment_selectors
@@ -127,21 +131,31 @@ class CustomerBase:
 @reads_replica
 def customer_base(*, period: Period, now: datetime, segment: Segment | None) -> CustomerBase:
     """The customer base over `period` (its end capped at `now`), within `segment`'s
-    members at that end when given (raises RuleError when its rules no longer validate)."""
+    members at that end when given (raises RuleError when its rules no longer validate).
+    From the monthly facts when they answer; else computed from the orders within
+    REPORT_TIME_LIMIT_SECONDS in all (raises CustomerBaseTimedOut past it)."""
     start, end = period.starts_at, min(period.ends_at, now)
     if segment is None:
         facts = CustomerBaseFacts.objects.order_by("-as_of", "-pk").first()
         if facts is not None and (base := _from_facts(facts, period, start, end, now=now)):
             return base
     within = _members(segment, end) if segment else Sql("SELECT id FROM crm_customer")
-    with report_cursor() as cursor:
+    with _time_limit() as next_step, report_cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM ({within.text}) w", within.params)
         (customers,) = cursor.fetchone()
-        stages = [_stages_at(cursor, month, at, within) for month, at in _month_ends(period, end)]
+        stages = []
+        for month, at in _month_ends(period, end):
+            next_step()
+            stages.append(_stages_at(cursor, month, at, within))
+        next_step()
         rfm = _rfm(cursor, start, end, within)
+        next_step()
         funnel = _funnel(cursor, start, end, within)
+        next_step()
         cohorts = _cohorts(cursor, period, end, within)
-    flows = crm_selectors.stage_flows(start=start, end=end, within=within)
+        next_step()
+        flows = crm_selectors.stage_flows(start=start, end=end, within=within)
+        segments = segment_values(end, next_step=next_step)
     return CustomerBase(
         period=period,
         as_of=end,
@@ -152,7 +166,7 @@ def customer_base(*, period: Period, now: datetime, segment: Segment | None) -> 
         rfm=rfm,
         funnel=funnel,
         cohorts=cohorts,
-        segments=segment_values(end),
+        segments=segments,
     )
 
 
@@ -244,10 +258,23 @@ def _from_facts(
         cohorts=_cohort_rows(
             months, last_month, {m: (sizes[m], activity[m]) for m in sizes if m in activity}
         ),
-        segments=_fact_segment_values(facts) if end == facts.as_of else segment_values(end),
+        segments=_fact_segment_values(facts) if end == facts.as_of else _live_values(end),
         facts=facts,
         facts_stale=stale,
     )
+
+
+def _time_limit():
+    """The time limit of the customer base computed from the orders (crm.core.time_limit)."""
+    return query_time_limit(
+        float(settings.REPORT_TIME_LIMIT_SECONDS), timed_out=CustomerBaseTimedOut
+    )
+
+
+def _live_values(end: datetime) -> list[SegmentValue]:
+    """LTV by segment at a moment the facts do not hold, within the time limit."""
+    with _time_limit() as next_step:
+        return segment_values(end, next_step=next_step)
 
 
 def _fact_segment_values(facts: CustomerBaseFacts) -> list[SegmentValue]:
@@ -438,11 +465,14 @@ def _cohort_rows(
     return cohorts
 
 
-def segment_values(end: datetime) -> list[SegmentValue]:
+def segment_values(
+    end: datetime, *, next_step: Callable[[], None] = lambda: None
+) -> list[SegmentValue]:
     """The first SEGMENTS_SHOWN saved segments' members at `end` and their paid GMV up to
-    it per member."""
+    it per member (`next_step` is called before each: crm.core.time_limit)."""
     values = []
     for segment in Segment.objects.order_by("name")[:SEGMENTS_SHOWN]:
+        next_step()
         try:
             members = _members(segment, end)
         except RuleError as error:

@@ -20,6 +20,7 @@ from analytics.customer_base import (
     facts_jobs,
     latest_facts_job,
 )
+from analytics.exceptions import CustomerBaseTimedOut
 from analytics.filters import CustomerBaseForm, overview_filterset
 from analytics.live_monitor import MINUTES, live_monitor
 from analytics.services.customer_base_facts import start_customer_base_facts
@@ -253,6 +254,9 @@ def _customer_base_or_errors(data):
         base = customer_base(period=form.period, now=timezone.now(), segment=segment)
     except RuleError as error:
         form.add_error("segment", f"This segment's rules no longer work: {error}")
+        return None, form
+    except CustomerBaseTimedOut as stopped:
+        form.add_error(None, stopped.detail)
         return None, form
     return base, form
 

@@ -240,6 +240,10 @@ SPECTACULAR_SETTINGS = {
 # PostgreSQL after this many seconds (the caller gets 422 statement_timeout), so that a
 # few huge rule trees cannot hold every worker and connection.
 SEGMENT_STATEMENT_TIMEOUT_SECONDS = env.float("SEGMENT_STATEMENT_TIMEOUT_SECONDS", default=30.0)
+# A report computed from the orders while a person waits (the customer base of a segment,
+# or of days the monthly facts do not answer) stops after this many seconds in all (the
+# caller gets 422 statement_timeout): under gunicorn's 30 s, which kills a silent worker.
+REPORT_TIME_LIMIT_SECONDS = env.float("REPORT_TIME_LIMIT_SECONDS", default=20.0)
 
 # CELERY
 # ------------------------------------------------------------------------------

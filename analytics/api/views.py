@@ -23,7 +23,7 @@ from analytics.customer_base import customer_base
 from analytics.filters import CampaignOverviewFilterSet, CustomerBaseForm, overview_filterset
 from analytics.live_monitor import live_monitor
 from campaigns.models import Campaign
-from crm.core.api import REPLICA_CONFLICT_RESPONSE
+from crm.core.api import REPLICA_CONFLICT_RESPONSE, RefusalSerializer
 from crm.core.permissions import READ_ROLES, HasRole
 from segments.rules import RuleError
 
@@ -140,10 +140,12 @@ class CustomerBaseView(APIView):
         operation_id="read_customer_base",
         summary="The customer base over a period",
         description="For the operator's calendar days `first_day` to `last_day` (default the "
-        "last 365 days), optionally within a segment's members at the period's end: lifecycle "
-        "stages at each month's end and the flows between the stages at the period's ends, "
-        "the RFM grid with revenue, the AIPL funnel, monthly cohort retention and lifetime "
-        "value, and LTV by saved segment.",
+        "twelve months to today, this one included), optionally within a segment's members at "
+        "the period's end: lifecycle stages at each month's end and the flows between the "
+        "stages at the period's ends, the RFM grid with revenue, the AIPL funnel, monthly "
+        "cohort retention and lifetime value, and LTV by saved segment. Whole months of all "
+        "customers are read from the monthly facts (`facts_as_of`); anything else is computed "
+        "from the orders within REPORT_TIME_LIMIT_SECONDS (422 `statement_timeout` past it).",
         parameters=[
             OpenApiParameter("first_day", OpenApiTypes.DATE),
             OpenApiParameter("last_day", OpenApiTypes.DATE),
@@ -153,6 +155,11 @@ class CustomerBaseView(APIView):
             200: CustomerBaseSerializer,
             400: OpenApiResponse(description="A filter value is not valid (named)."),
             403: OpenApiResponse(description="Only marketers and analysts read reports."),
+            422: OpenApiResponse(
+                response=RefusalSerializer,
+                description="Computed from the orders, it took longer than the time limit "
+                "and was stopped (reason `statement_timeout`).",
+            ),
             503: REPLICA_CONFLICT_RESPONSE,
         },
     )

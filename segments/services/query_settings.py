@@ -2,16 +2,15 @@
 member lists, overlaps and exports, the refresh's member query, and the benchmark that
 measures them), and the time limit of the ones a person waits for."""
 
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import TypeVar
 
 from django.conf import settings as django_settings
-from django.db import OperationalError, connections, transaction
-from psycopg import errors as pg_errors
+from django.db import connections
 
 from crm.core.replica import report_database, report_reads
+from crm.core.time_limit import query_time_limit
 from segments.exceptions import SegmentQueryTimedOut
 
 Row = TypeVar("Row")
@@ -47,36 +46,23 @@ def statement_timeout_seconds() -> float:
 @contextmanager
 def segment_query_time_limit(*, replica: bool = False, **extra: str) -> Iterator[None]:
     """Run the block in a transaction with the SEGMENT_QUERY_SETTINGS (and `extra`) and a
-    statement timeout of SEGMENT_STATEMENT_TIMEOUT_SECONDS on each query, on the database
-    the block reads (the replica inside report_reads(), else the primary). `replica`: the
-    block is a preview, whose reads go to the replica when there is one.
+    statement timeout of SEGMENT_STATEMENT_TIMEOUT_SECONDS (crm.core.time_limit), on the
+    database the block reads (the replica inside report_reads(), else the primary).
+    `replica`: the block is a preview, whose reads go to the replica when there is one.
 
-    A query the timeout cancels raises SegmentQueryTimedOut (the transaction is rolled back
-    and the connection's own settings are back). A query cancelled for another reason
-    (pg_cancel_backend) is re-raised as the OperationalError it is.
+    A query the timeout cancels raises SegmentQueryTimedOut. A query cancelled for another
+    reason (pg_cancel_backend) is re-raised as the OperationalError it is.
     """
-    seconds = statement_timeout_seconds()
-    # PostgreSQL counts whole milliseconds, and 0 would mean no limit at all.
-    limit = str(max(round(seconds * 1000), 1))
-    started = time.monotonic()
-    try:
-        # (the second item is evaluated inside the first: the alias report_reads() chose)
-        with (
-            report_reads() if replica else nullcontext(),
-            transaction.atomic(using=report_database()),
-        ):
-            apply_segment_query_settings(statement_timeout=limit, **extra)
-            yield
-    except OperationalError as error:
-        if not isinstance(error.__cause__, pg_errors.QueryCanceled):
-            raise
-        # The message does not tell a timeout reliably: a parallel query reports its
-        # workers' "canceling statement due to user request" when the leader's timeout
-        # stops them. A cancel after the limit has passed is the limit's.
-        timed_out = "statement timeout" in str(error.__cause__)
-        if timed_out or time.monotonic() - started >= seconds:
-            raise SegmentQueryTimedOut(seconds) from None
-        raise
+    # (the second item is evaluated inside the first: the alias report_reads() chose)
+    with (
+        report_reads() if replica else nullcontext(),
+        query_time_limit(
+            statement_timeout_seconds(),
+            timed_out=SegmentQueryTimedOut,
+            settings={**SEGMENT_QUERY_SETTINGS, **extra},
+        ),
+    ):
+        yield
 
 
 def rows_within_time_limit(read_rows: Callable[[], Iterable[Row]]) -> Iterator[Row]:

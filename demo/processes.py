@@ -1,14 +1,17 @@
 """The demo's processes: the site (gunicorn), a Celery worker and Celery beat.
 
 They are the production code path (SPEC §8), each its own process as in a deployment, on
-the broker the settings name. The supervisor owns them: Ctrl-C (or SIGTERM) stops each one
-with SIGTERM, waits for it, kills what does not stop, and then lets the caller stop the
-database. Children run in their own sessions, so the terminal's Ctrl-C reaches the
-supervisor only and the order of the shutdown is ours. If one of them dies, the others are
-stopped too: a demo without its worker would quietly stop starting campaigns.
+the broker the settings name. The supervisor owns them: Ctrl-C (or SIGTERM, or a closed
+terminal's SIGHUP) stops each one with SIGTERM, waits for it, kills what does not stop, and
+then lets the caller stop the database. Children run in their own sessions, so the
+terminal's Ctrl-C reaches the supervisor only and the order of the shutdown is ours; and
+each gets SIGTERM when the supervisor dies, even killed, so none outlives it. If one of
+them dies, the others are stopped too: a demo without its worker would quietly stop
+starting campaigns.
 """
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -22,6 +25,11 @@ from pathlib import Path
 # gunicorn answered its first request about 1.5 s after start on the 2-core machine.
 READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 20
+# What stops the demo: Ctrl-C, a kill, a closed terminal.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# linux/prctl.h: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 class DemoProcessError(Exception):
@@ -104,6 +112,10 @@ class Supervisor:
         self.stopping = False
 
     def start(self) -> None:
+        # Set here rather than inherited: a shell without job control starts a background
+        # job with SIGINT ignored, which Python keeps, and `kill -INT` then stopped nothing.
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, _raise_keyboard_interrupt)
         for demo_process in self.processes:
             demo_process.log.parent.mkdir(parents=True, exist_ok=True)
             log = open(demo_process.log, "ab")  # noqa: SIM115 - the child keeps writing to it
@@ -114,6 +126,8 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                # (safe: the supervisor runs no threads)
+                preexec_fn=_stop_with_parent,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
             log.close()
@@ -137,8 +151,7 @@ class Supervisor:
                 )
 
     def run_until_stopped(self) -> None:
-        """Block until Ctrl-C / SIGTERM, or until a process dies (DemoProcessError)."""
-        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        """Block until a STOP_SIGNALS signal, or until a process dies (DemoProcessError)."""
         try:
             while True:
                 self.check_alive()
@@ -175,6 +188,12 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
     for SIGKILL, when the main process did not stop them itself."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signum)
+
+
+def _stop_with_parent() -> None:
+    """In a child, before it runs its command: SIGTERM when the supervisor dies, even by
+    SIGKILL, since in their own sessions nothing else would stop them."""
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _raise_keyboard_interrupt(signum, frame):

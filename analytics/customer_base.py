@@ -28,18 +28,19 @@ when the period runs past it (the page says how fresh they are). A segment, or a
 they do not cover, is computed from the orders on each view.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from analytics.exceptions import CustomerBaseTimedOut
 from analytics.filters import Period
-from analytics.models import CustomerBaseFacts
+from analytics.models import CustomerBaseFacts, CustomerBaseSnapshot
 from campaigns.operator_time import operator_zone_name
 from crm import selectors as crm_selectors
 from crm.core.models import Job, JobStatus
@@ -57,8 +58,12 @@ AIPL_STEPS = ("aware", "interested", "purchased", "loyal")
 # LTV by segment lists this many saved segments, by name.
 SEGMENTS_SHOWN = 20
 CENTS = Decimal("0.01")
-# The Job kind of a monthly facts build.
+# The Job kinds of a monthly facts build and of a background computation (a snapshot).
 FACTS_JOB_KIND = "customer_base_facts"
+SNAPSHOT_JOB_KIND = "customer_base_snapshot"
+# A background job still unfinished this long after it was asked for lost its worker (a
+# facts build at 1M customers and 10M orders takes about 4 minutes).
+LOST_AFTER = timedelta(hours=3)
 # Facts read for a period running to now are stale past this age (built nightly).
 FRESH_FOR = timedelta(hours=26)
 
@@ -126,21 +131,33 @@ class CustomerBase:
     # whether the period runs past facts older than FRESH_FOR (the nightly build failed).
     facts: CustomerBaseFacts | None = None
     facts_stale: bool = False
+    # The background computation the numbers come from (None: not one).
+    snapshot: CustomerBaseSnapshot | None = None
+
+    @property
+    def computed_in_background(self) -> bool:
+        return self.snapshot is not None
 
 
 @reads_replica
-def customer_base(*, period: Period, now: datetime, segment: Segment | None) -> CustomerBase:
+def customer_base(
+    *, period: Period, now: datetime, segment: Segment | None, limited: bool = True
+) -> CustomerBase:
     """The customer base over `period` (its end capped at `now`), within `segment`'s
     members at that end when given (raises RuleError when its rules no longer validate).
-    From the monthly facts when they answer; else computed from the orders within
-    REPORT_TIME_LIMIT_SECONDS in all (raises CustomerBaseTimedOut past it)."""
+    From the monthly facts when they answer, or from a background computation of the same
+    (a snapshot: of a period over, or within FRESH_FOR of `now`); else computed from the
+    orders within REPORT_TIME_LIMIT_SECONDS in all (raises CustomerBaseTimedOut past it),
+    or without a limit when not `limited` (the background computation itself)."""
     start, end = period.starts_at, min(period.ends_at, now)
     if segment is None:
         facts = CustomerBaseFacts.objects.order_by("-as_of", "-pk").first()
         if facts is not None and (base := _from_facts(facts, period, start, end, now=now)):
             return base
+    if limited and (snapshot := _snapshot_of(period, segment, end, now=now)):
+        return _decoded_base(snapshot, period, segment)
     within = _members(segment, end) if segment else Sql("SELECT id FROM crm_customer")
-    with _time_limit() as next_step, report_cursor() as cursor:
+    with _time_limit(limited) as next_step, report_cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM ({within.text}) w", within.params)
         (customers,) = cursor.fetchone()
         stages = []
@@ -167,6 +184,97 @@ def customer_base(*, period: Period, now: datetime, segment: Segment | None) -> 
         funnel=funnel,
         cohorts=cohorts,
         segments=segments,
+    )
+
+
+def snapshot_in_progress(*, period: Period, segment: Segment | None, now: datetime) -> Job | None:
+    """The unfinished background computation of this period and segment, if any (one
+    asked for over LOST_AFTER ago lost its worker and does not count)."""
+    snapshot = (
+        CustomerBaseSnapshot.objects.filter(
+            first_day=period.first_day,
+            last_day=period.last_day,
+            segment=segment,
+            job__status__in=(JobStatus.PENDING, JobStatus.RUNNING),
+            job__created_at__gt=now - LOST_AFTER,
+        )
+        .select_related("job")
+        .order_by("-job__created_at")
+        .first()
+    )
+    return snapshot.job if snapshot else None
+
+
+def snapshot_jobs() -> QuerySet[Job]:
+    """Every background computation's job."""
+    return Job.objects.filter(kind=SNAPSHOT_JOB_KIND)
+
+
+def _snapshot_of(
+    period: Period, segment: Segment | None, end: datetime, *, now: datetime
+) -> CustomerBaseSnapshot | None:
+    """The latest computed snapshot of this period and segment that answers as of `end`:
+    computed at or after it (the period is over), or within FRESH_FOR of `now`."""
+    return (
+        CustomerBaseSnapshot.objects.filter(
+            first_day=period.first_day, last_day=period.last_day, segment=segment
+        )
+        .filter(Q(as_of__gte=end) | Q(as_of__gte=now - FRESH_FOR))
+        .exclude(data=None)
+        .order_by("-as_of", "-pk")
+        .first()
+    )
+
+
+def encoded_base(base: CustomerBase) -> dict:
+    """`base`'s numbers as JSON values, for a snapshot (read back by _decoded_base)."""
+    return {
+        "customers": base.customers,
+        "stages_by_month": [
+            [row.month.isoformat(), row.at.isoformat(), row.stages] for row in base.stages_by_month
+        ],
+        "flows": [[f.from_stage, f.to_stage, f.customers] for f in base.flows],
+        "rfm": [[c.recency, c.frequency, c.customers, str(c.revenue)] for c in base.rfm],
+        "funnel": [[s.step, s.customers, s.conversion] for s in base.funnel],
+        "cohorts": [
+            [c.month.isoformat(), c.customers, c.retention, [str(v) for v in c.ltv]]
+            for c in base.cohorts
+        ],
+        "segments": [
+            [v.segment.pk, v.customers, None if v.ltv is None else str(v.ltv), v.problem]
+            for v in base.segments
+        ],
+    }
+
+
+def _decoded_base(
+    snapshot: CustomerBaseSnapshot, period: Period, segment: Segment | None
+) -> CustomerBase:
+    data = snapshot.data
+    named = Segment.objects.in_bulk([row[0] for row in data["segments"]])
+    return CustomerBase(
+        period=period,
+        as_of=snapshot.as_of,
+        segment=segment,
+        customers=data["customers"],
+        stages_by_month=[
+            MonthStages(date.fromisoformat(month), datetime.fromisoformat(at), stages)
+            for month, at, stages in data["stages_by_month"]
+        ],
+        flows=[Flow(*row) for row in data["flows"]],
+        rfm=[RfmCell(r, f, n, Decimal(revenue)) for r, f, n, revenue in data["rfm"]],
+        funnel=[FunnelStep(*row) for row in data["funnel"]],
+        cohorts=[
+            Cohort(date.fromisoformat(month), n, retention, [Decimal(v) for v in ltv])
+            for month, n, retention, ltv in data["cohorts"]
+        ],
+        # (a segment deleted since is left out)
+        segments=[
+            SegmentValue(named[pk], n, None if ltv is None else Decimal(ltv), problem)
+            for pk, n, ltv, problem in data["segments"]
+            if pk in named
+        ],
+        snapshot=snapshot,
     )
 
 
@@ -264,11 +372,11 @@ def _from_facts(
     )
 
 
-def _time_limit():
-    """The time limit of the customer base computed from the orders (crm.core.time_limit)."""
-    return query_time_limit(
-        float(settings.REPORT_TIME_LIMIT_SECONDS), timed_out=CustomerBaseTimedOut
-    )
+def _time_limit(limited: bool = True):
+    """The time limit of the customer base computed from the orders (crm.core.time_limit),
+    or a transaction without one."""
+    seconds = float(settings.REPORT_TIME_LIMIT_SECONDS) if limited else math.inf
+    return query_time_limit(seconds, timed_out=CustomerBaseTimedOut)
 
 
 def _live_values(end: datetime) -> list[SegmentValue]:

@@ -136,3 +136,33 @@ class SegmentFact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.segment_id}: {self.customers}"
+
+
+class CustomerBaseSnapshot(models.Model):
+    """One customer base computed in the background for a period and optionally a segment:
+    what the monthly facts do not answer and a request cannot compute in time (a segment's
+    at a million customers takes minutes). Created with its job; `data` and `as_of` are
+    set when it is computed (analytics.services.customer_base_snapshots), and the page and
+    the API then read it (analytics.customer_base)."""
+
+    first_day = models.DateField()
+    last_day = models.DateField()
+    segment = models.ForeignKey(
+        "segments.Segment", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    job = models.OneToOneField(Job, on_delete=models.CASCADE)
+    # The numbers' moment: the period's end, or the computation's when the period runs on.
+    as_of = models.DateTimeField(null=True, blank=True)
+    # The computed customer base (analytics.customer_base.encoded_base).
+    data = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["first_day", "last_day", "segment", "-as_of"],
+                name="base_snapshot_lookup",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"customer base {self.first_day} to {self.last_day} ({self.job.status})"

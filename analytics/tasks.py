@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from analytics.services import customer_base_facts
+from analytics.services import customer_base_facts, customer_base_snapshots
 
 
 @shared_task
@@ -17,3 +17,9 @@ def build_customer_base_facts_task(job_id: int) -> None:
 def start_customer_base_facts_task() -> int:
     """Periodic (CELERY_BEAT_SCHEDULE): start the nightly build; returns its job's id."""
     return customer_base_facts.start_customer_base_facts(actor=None, now=timezone.now()).pk
+
+
+@shared_task
+def compute_customer_base_snapshot_task(job_id: int) -> None:
+    """Celery entry point for customer_base_snapshots.compute_customer_base_snapshot."""
+    customer_base_snapshots.compute_customer_base_snapshot(job_id=job_id, now=timezone.now())

@@ -23,6 +23,16 @@ urlpatterns = [
         name="customer-base-facts",
     ),
     path(
+        "reports/customers/snapshots/",
+        views.CustomerBaseSnapshotView.as_view(),
+        name="customer-base-snapshot",
+    ),
+    path(
+        "reports/customers/snapshots/<int:job_id>/",
+        views.CustomerBaseSnapshotProgressView.as_view(),
+        name="customer-base-snapshot-progress",
+    ),
+    path(
         "reports/customers/facts/<int:job_id>/",
         views.CustomerBaseFactsProgressView.as_view(),
         name="customer-base-facts-progress",

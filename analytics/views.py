@@ -1,6 +1,8 @@
 """Report pages: the campaigns overview, the live monitor, the customer base, and their CSV
 exports, with a campaign report's (the report itself is on the campaign page)."""
 
+from dataclasses import dataclass
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
@@ -16,18 +18,23 @@ from analytics.campaign_report import campaign_report
 from analytics.charts import STAGE_LABELS
 from analytics.customer_base import (
     SEGMENTS_SHOWN,
+    CustomerBase,
     customer_base,
     facts_jobs,
     latest_facts_job,
+    snapshot_in_progress,
+    snapshot_jobs,
 )
 from analytics.exceptions import CustomerBaseTimedOut
 from analytics.filters import CustomerBaseForm, overview_filterset
 from analytics.live_monitor import MINUTES, live_monitor
 from analytics.services.customer_base_facts import start_customer_base_facts
+from analytics.services.customer_base_snapshots import start_customer_base_snapshot
 from analytics.templatetags.measures import shown
 from campaigns import selectors as campaign_selectors
 from campaigns.models import Campaign
 from crm.core.csv_export import stream_csv
+from crm.core.models import Job
 from crm.core.permissions import READ_ROLES, WRITE_ROLES, RoleRequiredMixin, has_role
 from crm.core.sorting import sort_columns
 from segments.rules import RuleError
@@ -244,21 +251,38 @@ class LiveMonitorView(RoleRequiredMixin, TemplateView):
 # Customer base ------------------------------------------------------------------------
 
 
-def _customer_base_or_errors(data):
-    """The customer base the query asks for, or the form with its errors."""
-    form = CustomerBaseForm(data)
+@dataclass
+class CustomerBaseAnswer:
+    """What the customer base page shows: the base, or the form with its errors; and
+    whether it was too slow to compute here, or is being computed in the background."""
+
+    form: CustomerBaseForm
+    base: CustomerBase | None = None
+    timed_out: bool = False
+    computing: Job | None = None
+
+
+def _customer_base_or_errors(data) -> CustomerBaseAnswer:
+    """The customer base the query asks for, or the form with its errors (nothing is
+    computed here while a background computation of it is under way)."""
+    answer = CustomerBaseAnswer(form=CustomerBaseForm(data))
+    form = answer.form
     if not form.is_valid():
-        return None, form
+        return answer
     segment = form.cleaned_data.get("segment")
+    now = timezone.now()
+    answer.computing = snapshot_in_progress(period=form.period, segment=segment, now=now)
+    if answer.computing is not None:
+        form.add_error(None, "This customer base is being computed in the background.")
+        return answer
     try:
-        base = customer_base(period=form.period, now=timezone.now(), segment=segment)
+        answer.base = customer_base(period=form.period, now=now, segment=segment)
     except RuleError as error:
         form.add_error("segment", f"This segment's rules no longer work: {error}")
-        return None, form
     except CustomerBaseTimedOut as stopped:
         form.add_error(None, stopped.detail)
-        return None, form
-    return base, form
+        answer.timed_out = True
+    return answer
 
 
 class CustomerBaseView(RoleRequiredMixin, TemplateView):
@@ -266,12 +290,15 @@ class CustomerBaseView(RoleRequiredMixin, TemplateView):
     template_name = "analytics/customer_base.html"
 
     def get(self, request, *args, **kwargs):
-        base, form = _customer_base_or_errors(request.GET)
+        answer = _customer_base_or_errors(request.GET)
+        base, form = answer.base, answer.form
         if base:
             _show_period(form, base.period)
         context = self.get_context_data(
             base=base,
             form=form,
+            computing=answer.computing,
+            timed_out=answer.timed_out,
             stages=STAGE_LABELS,
             segments_shown=SEGMENTS_SHOWN,
             job=latest_facts_job(),
@@ -292,6 +319,40 @@ class CustomerBaseFactsView(RoleRequiredMixin, View):
         messages.success(request, f"Building the monthly facts (job {job.pk}): progress below.")
         query = request.GET.urlencode()
         return redirect(f"{reverse('customer-base')}?{query}" if query else "customer-base")
+
+
+class CustomerBaseSnapshotView(RoleRequiredMixin, View):
+    """Start computing the customer base of the page's filters in the background (one
+    computation of the same at a time) and go back to the page, which shows its progress."""
+
+    allowed_roles = READ_ROLES
+
+    def post(self, request):
+        form = CustomerBaseForm(request.GET)
+        query = request.GET.urlencode()
+        back = f"{reverse('customer-base')}?{query}" if query else reverse("customer-base")
+        if form.is_valid():
+            job = start_customer_base_snapshot(
+                actor=request.user,
+                period=form.period,
+                segment=form.cleaned_data.get("segment"),
+                now=timezone.now(),
+            )
+            messages.success(request, f"Computing it in the background (job {job.pk}).")
+        return redirect(back)
+
+
+class CustomerBaseSnapshotProgressView(RoleRequiredMixin, View):
+    """The progress fragment of one background computation; it polls itself until the
+    computation ends."""
+
+    allowed_roles = READ_ROLES
+
+    def get(self, request, job_id: int):
+        job = get_object_or_404(snapshot_jobs(), pk=job_id)
+        return render(
+            request, "analytics/customer_base_snapshot.html", {"computing": job, "polled": True}
+        )
 
 
 class CustomerBaseFactsProgressView(RoleRequiredMixin, View):
@@ -354,9 +415,10 @@ class CustomerBaseExportView(RoleRequiredMixin, View):
         table = request.GET.get("table", "")
         if table not in CUSTOMER_BASE_TABLES:
             return _bad_export({"table": [f"Pick one of {', '.join(CUSTOMER_BASE_TABLES)}."]})
-        base, form = _customer_base_or_errors(request.GET)
+        answer = _customer_base_or_errors(request.GET)
+        base = answer.base
         if base is None:
-            return _bad_export(form.errors)
+            return _bad_export(answer.form.errors)
         header, rows = CUSTOMER_BASE_TABLES[table]
         period = f"{base.period.first_day:%Y%m%d}-{base.period.last_day:%Y%m%d}"
         return stream_csv(

@@ -230,6 +230,10 @@ class CustomerBaseSerializer(serializers.Serializer):
         help_text="The monthly facts' moment when the numbers come from them; null when "
         "computed from the orders on this request.",
     )
+    computed_in_background = serializers.BooleanField(
+        help_text="The numbers come from a computation run in the background from the page "
+        "(as of `as_of`), for a period and segment too slow to compute on a request."
+    )
     facts_stale = serializers.BooleanField(
         help_text="The period runs past facts more than a day old (the nightly build has "
         "not succeeded since)."

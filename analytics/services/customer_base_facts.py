@@ -22,7 +22,7 @@ in one transaction with their CustomerBaseFacts row, replacing the previous buil
 """
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ImproperlyConfigured
@@ -30,7 +30,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from analytics import tasks
-from analytics.customer_base import FACTS_JOB_KIND, fact_moments, latest_facts_job, segment_values
+from analytics.customer_base import (
+    FACTS_JOB_KIND,
+    LOST_AFTER,
+    fact_moments,
+    latest_facts_job,
+    segment_values,
+)
 from analytics.models import CustomerBaseFacts, SegmentFact
 from campaigns.operator_time import operator_zone_name
 from crm import selectors as crm_selectors
@@ -43,9 +49,6 @@ from crm.measures import rfm_at
 # The months covered: this one and the twelve before, so every period of whole months in
 # the last year, and the year to date, is answered.
 FACT_MONTHS = 13
-# A build not finished this long after it was asked for is lost (at 1M customers and 10M
-# orders one takes about 4 minutes).
-LOST_AFTER = timedelta(hours=3)
 # Stages are kept one letter per moment: the stages' first letters are distinct.
 STAGE_LETTERS = {stage.value[0]: stage.value for stage in LifecycleStage}
 if len(STAGE_LETTERS) != len(LifecycleStage):

@@ -4,6 +4,7 @@ heavy request answers a clear refusal instead of holding a web worker until the 
 kills it (gunicorn's timeout is 30 s).
 """
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ def query_time_limit(
     out it raises `timed_out(seconds)`. A statement the timeout cancels raises
     `timed_out(seconds)` too (the transaction is rolled back and the connection's own
     settings are back). A statement cancelled for another reason (pg_cancel_backend) is
-    re-raised as the OperationalError it is.
+    re-raised as the OperationalError it is. `seconds` may be math.inf: no limit.
     """
     started = time.monotonic()
     alias = report_database()
@@ -39,8 +40,9 @@ def query_time_limit(
         left = seconds - (time.monotonic() - started)
         if left <= 0:
             raise timed_out(seconds)
-        # PostgreSQL counts whole milliseconds, and 0 would mean no limit at all.
-        values = {**extra, "statement_timeout": str(max(round(left * 1000), 1))}
+        # PostgreSQL counts whole milliseconds, and 0 means no limit at all.
+        limit = "0" if math.isinf(left) else str(max(round(left * 1000), 1))
+        values = {**extra, "statement_timeout": limit}
         with connections[alias].cursor() as cursor:
             cursor.execute(
                 "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in values),

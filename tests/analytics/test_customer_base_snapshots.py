@@ -1,0 +1,149 @@
+"""A customer base too slow for a request (a segment's at a million customers) is computed
+in the background from the page, with its progress; the page and the API then read it,
+with the numbers of the definitions (the plain-Python reference of test_customer_base).
+
+The request is made too slow by holding the customer table locked from another connection
+past a limit of half a second."""
+
+import html
+import re
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+import psycopg
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from analytics.customer_base import customer_base
+from analytics.filters import Period
+from analytics.models import CustomerBaseSnapshot
+from analytics.services.customer_base_snapshots import (
+    compute_customer_base_snapshot,
+    start_customer_base_snapshot,
+)
+from crm.core.models import Job
+from tests.analytics.test_customer_base import END, PERIOD, URL, check, expected
+from tests.conftest import make_user
+
+SNAPSHOT_FORM = r'action="([^"]+)" class="facts-form"'
+
+
+@contextmanager
+def customer_table_locked():
+    database = connection.settings_dict
+    holder = psycopg.connect(
+        host=database["HOST"] or "127.0.0.1",
+        port=database["PORT"] or 5432,
+        user=database["USER"],
+        dbname=database["NAME"],
+        autocommit=False,
+    )
+    holder.execute("LOCK TABLE crm_customer IN ACCESS EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+@pytest.fixture
+def short_limit(settings):
+    settings.REPORT_TIME_LIMIT_SECONDS = 0.5
+    with connection.cursor() as cursor:
+        # A safety net, so that a query left unbounded fails the test instead of hanging it.
+        cursor.execute("SET statement_timeout = '5s'")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("RESET statement_timeout")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_segment_too_slow_for_the_page_is_computed_in_the_background(base, short_limit):
+    client = APIClient()
+    client.force_login(make_user("analyst"))
+    query = {**PERIOD, "segment": base["segment"].pk}
+
+    # when the page cannot compute it in time
+    with customer_table_locked():
+        page = client.get(reverse("customer-base"), query)
+    # then it says so and offers the background computation
+    assert page.status_code == 400
+    content = page.content.decode()
+    assert "took longer than 0.5 s and was stopped" in content
+    assert "Compute it in the background" in content
+
+    # when an analyst asks for it (the worker runs it at once here)
+    action = html.unescape(re.search(SNAPSHOT_FORM, content).group(1))
+    response = client.post(action)
+
+    # then the page comes back with the same filters, and reads the computation
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('customer-base')}?{urlencode(query)}"
+    job = Job.objects.get(kind="customer_base_snapshot")
+    assert (job.status, job.message) == ("succeeded", "As of 2026-07-01 00:00.")
+    with customer_table_locked():
+        body = client.get(URL, query).json()
+        page = client.get(reverse("customer-base"), query).content.decode()
+    assert body["computed_in_background"] is True
+    assert datetime.fromisoformat(body["as_of"]) == END
+    shanghai = [pk for pk, c in base["customers"].items() if c.city == "Shanghai"]
+    assert body["customers"] == len(shanghai)
+    check(body, expected(base, shanghai))
+    assert [row["name"] for row in body["segments"]] == ["Shanghai", "Shanghai buyers"]
+    assert "Computed in the background as of 2026-07-01 00:00" in page
+
+
+@pytest.mark.django_db
+def test_a_computation_under_way_shows_its_progress_and_is_asked_for_once(base):
+    client = APIClient()
+    client.force_login(make_user("marketer"))
+    query = {**PERIOD, "segment": base["segment"].pk}
+    action = f"{reverse('customer-base-snapshot')}?{urlencode(query)}"
+
+    # when it is asked for twice (no worker runs it: the test's transaction never commits)
+    client.post(action)
+    client.post(action)
+
+    # then there is one, and the page shows its progress instead of computing
+    job = Job.objects.get(kind="customer_base_snapshot")
+    assert job.status == "pending"
+    page = client.get(reverse("customer-base"), query).content.decode()
+    assert "This customer base is being computed in the background." in page
+    assert "waiting for a worker" in page
+    progress_url = reverse("customer-base-snapshot-progress", args=[job.pk])
+    assert f'hx-get="{progress_url}"' in page
+    assert "Compute it in the background" not in page
+    fragment = client.get(progress_url).content.decode()
+    assert 'hx-trigger="every 2s"' in fragment
+    # and once it is done, the fragment stops polling and offers the reload
+    compute_customer_base_snapshot(job_id=job.pk, now=timezone.now())
+    fragment = client.get(progress_url).content.decode()
+    assert "hx-trigger" not in fragment
+    assert "Reload to read it" in fragment
+    assert client.get(reverse("customer-base"), query).status_code == 200
+    # a second computation of the same is not run (a redelivered task)
+    assert compute_customer_base_snapshot(job_id=job.pk, now=timezone.now()) is None
+
+
+@pytest.mark.django_db
+def test_a_computation_of_a_period_running_to_now_is_read_for_a_day(base):
+    today = timezone.localdate()
+    period = Period(today.replace(day=1), today)
+    segment = base["segment"]
+    job = start_customer_base_snapshot(actor=None, period=period, segment=segment, now=END)
+    computed_at = timezone.now()
+    snapshot = compute_customer_base_snapshot(job_id=job.pk, now=computed_at)
+    assert snapshot.as_of == computed_at
+
+    later = customer_base(period=period, now=computed_at + timedelta(hours=25), segment=segment)
+    too_late = customer_base(period=period, now=computed_at + timedelta(hours=27), segment=segment)
+
+    assert later.computed_in_background
+    assert later.as_of == computed_at
+    assert not too_late.computed_in_background
+    assert too_late.as_of == period.ends_at  # computed from the orders, to the period's end
+    assert CustomerBaseSnapshot.objects.get().data["customers"] == too_late.customers

@@ -4,11 +4,14 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from importlib import import_module
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, Permission, User
@@ -74,6 +77,34 @@ def ensure_roles() -> None:
                 content_type__app_label="campaigns", codename__in=campaign_roles.get(role, [])
             )
         )
+
+
+def other_connection(*, autocommit: bool) -> psycopg.Connection:
+    """A connection of its own to the test database, beside Django's (to hold a lock, or
+    to watch from outside the test's transaction)."""
+    database = connection.settings_dict
+    return psycopg.connect(
+        host=database["HOST"] or "127.0.0.1",
+        port=database["PORT"] or 5432,
+        user=database["USER"],
+        dbname=database["NAME"],
+        autocommit=autocommit,
+    )
+
+
+@contextmanager
+def customer_table_locked() -> Iterator[None]:
+    """Within: the customer table locked (ACCESS EXCLUSIVE) from another connection, so
+    that every query of it waits as a long one would run. The test's own transaction must
+    not have written customers (the lock would wait for it): such tests commit theirs
+    (django_db(transaction=True))."""
+    holder = other_connection(autocommit=False)
+    holder.execute("LOCK TABLE crm_customer IN ACCESS EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
 
 
 def make_user(role: str | None, *, superuser: bool = False) -> User:

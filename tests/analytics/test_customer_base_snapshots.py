@@ -7,11 +7,9 @@ past a limit of half a second."""
 
 import html
 import re
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-import psycopg
 import pytest
 from django.db import connection
 from django.urls import reverse
@@ -27,27 +25,9 @@ from analytics.services.customer_base_snapshots import (
 )
 from crm.core.models import Job
 from tests.analytics.test_customer_base import END, PERIOD, URL, check, expected
-from tests.conftest import make_user
+from tests.conftest import customer_table_locked, make_user
 
 SNAPSHOT_FORM = r'action="([^"]+)" class="facts-form"'
-
-
-@contextmanager
-def customer_table_locked():
-    database = connection.settings_dict
-    holder = psycopg.connect(
-        host=database["HOST"] or "127.0.0.1",
-        port=database["PORT"] or 5432,
-        user=database["USER"],
-        dbname=database["NAME"],
-        autocommit=False,
-    )
-    holder.execute("LOCK TABLE crm_customer IN ACCESS EXCLUSIVE MODE")
-    try:
-        yield
-    finally:
-        holder.rollback()
-        holder.close()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ few seconds, so that a query left unbounded fails the test instead of hanging it
 
 import time
 
-import psycopg
 import pytest
 from django.db import connection
 from django.urls import reverse
@@ -17,7 +16,7 @@ from rest_framework.test import APIClient
 
 from analytics.exceptions import CustomerBaseTimedOut
 from crm.core.time_limit import query_time_limit
-from tests.conftest import make_user
+from tests.conftest import customer_table_locked, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -36,18 +35,8 @@ def customers_locked(settings):
     with connection.cursor() as cursor:
         # The safety net (see the module docstring); the test's transaction ends it.
         cursor.execute("SET statement_timeout = '5s'")
-    database = connection.settings_dict
-    holder = psycopg.connect(
-        host=database["HOST"] or "127.0.0.1",
-        port=database["PORT"] or 5432,
-        user=database["USER"],
-        dbname=database["NAME"],
-        autocommit=False,
-    )
-    holder.execute("LOCK TABLE crm_customer IN ACCESS EXCLUSIVE MODE")
-    yield
-    holder.rollback()
-    holder.close()
+    with customer_table_locked():
+        yield
 
 
 def connection_limit() -> str:

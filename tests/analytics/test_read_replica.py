@@ -16,7 +16,6 @@ import warnings
 from collections.abc import Callable
 from datetime import timedelta
 
-import psycopg
 import pytest
 from django.conf import settings
 from django.db import connections
@@ -32,7 +31,7 @@ from crm.core.databases import DatabaseConfigurationError, EmbeddedServer, progr
 from crm.core.replica import REPLICA, report_reads
 from segments.models import Segment
 from segments.rules import canonical_rules
-from tests.conftest import make_user, token_client
+from tests.conftest import make_user, other_connection, token_client
 from tests.factories import CustomerFactory
 from tests.segments.api_schema import assert_answer_documented, published_schema
 
@@ -337,7 +336,7 @@ def during_a_recovery_conflict(request: Callable[[], HttpResponse]) -> HttpRespo
     customers table on the replica and waits on the orders, and the primary locks the
     customers table too, which the replica's replay must take from the count."""
     replayed()
-    primary = psycopg.connect(**connection_parameters(connections["default"]), autocommit=False)
+    primary = other_connection(autocommit=False)
     answers = []
     try:
         with primary.cursor() as cursor:
@@ -373,23 +372,11 @@ def during_a_recovery_conflict(request: Callable[[], HttpResponse]) -> HttpRespo
     return answer
 
 
-def connection_parameters(connection) -> dict:
-    """psycopg's parameters for a Django connection's server and database."""
-    settings_dict = connection.settings_dict
-    return {
-        "host": settings_dict["HOST"],
-        "port": settings_dict["PORT"] or 5432,
-        "user": settings_dict["USER"],
-        "dbname": settings_dict["NAME"],
-    }
-
-
 def flush_primary_wal() -> None:
     """Send the primary's latest WAL to the replica. A lock is logged when taken, but sent
     only once flushed, which a transaction still open does not do (and the test server
     commits asynchronously): a committed write with synchronous_commit on flushes it."""
-    parameters = connection_parameters(connections["default"])
-    with psycopg.connect(**parameters, autocommit=True) as flushing:
+    with other_connection(autocommit=True) as flushing:
         flushing.execute("SET synchronous_commit = on")
         flushing.execute("CREATE TEMPORARY TABLE wal_flushed ()")
 

@@ -2,14 +2,13 @@
 customer table locked from another connection so that a segment query waits as a slow one
 would run."""
 
-import psycopg
 import pytest
-from django.db import connection
 
 from crm.models import Customer
 from segments.compiler import compile_rule_tree
 from segments.rules import parse_rule_tree
 from segments.services.preview import PREVIEW_APPLICATION_PREFIX
+from tests.conftest import other_connection
 
 
 @pytest.fixture
@@ -24,26 +23,15 @@ def matching(as_of):
     return evaluate
 
 
-def _connect(*, autocommit: bool) -> psycopg.Connection:
-    database = connection.settings_dict
-    return psycopg.connect(
-        host=database["HOST"] or "127.0.0.1",
-        port=database["PORT"] or 5432,
-        user=database["USER"],
-        dbname=database["NAME"],
-        autocommit=autocommit,
-    )
-
-
 class CustomerTableLock:
     """Holds an ACCESS EXCLUSIVE lock on crm_customer, so every preview's count waits on
     it as a long count would run; `waiting_previews()` watches from another connection
     (pg_stat_activity is a snapshot per transaction, so the watcher commits each read)."""
 
     def __init__(self) -> None:
-        self.holder = _connect(autocommit=False)
+        self.holder = other_connection(autocommit=False)
         self.holder.execute(f"LOCK TABLE {Customer._meta.db_table} IN ACCESS EXCLUSIVE MODE")
-        self.watcher = _connect(autocommit=True)
+        self.watcher = other_connection(autocommit=True)
 
     def waiting_previews(self) -> int:
         return self.watcher.execute(

@@ -5,7 +5,6 @@ import threading
 import time
 from datetime import timedelta
 
-import psycopg
 import pytest
 from django.db import connection
 
@@ -18,6 +17,7 @@ from segments.locks import REFRESH_LOCK_NAMESPACE
 from segments.models import Segment, SegmentMember, SegmentSizeSnapshot
 from segments.rules import canonical_rules
 from segments.services.refresh import WAITING_MESSAGE, refresh_segment
+from tests.conftest import other_connection
 from tests.factories import CustomerFactory, OrderFactory
 
 DAY = timedelta(days=1)
@@ -264,14 +264,7 @@ def test_a_second_refresh_waits_for_the_first_and_says_so(as_of):
     shop(as_of)
     segment = Segment.objects.create(name="Shanghai", rules=canonical_rules(ACTIVE_IN_SHANGHAI))
     job = refresh_job(segment)
-    database = connection.settings_dict
-    holder = psycopg.connect(
-        host=database["HOST"] or "127.0.0.1",
-        port=database["PORT"] or 5432,
-        user=database["USER"],
-        dbname=database["NAME"],
-        autocommit=True,
-    )
+    holder = other_connection(autocommit=True)
     holder.execute("SELECT pg_advisory_lock(%s, %s)", [REFRESH_LOCK_NAMESPACE, segment.pk])
 
     def refresh() -> None:

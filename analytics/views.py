@@ -305,7 +305,10 @@ class CustomerBaseView(RoleRequiredMixin, TemplateView):
             can_edit=has_role(request.user, WRITE_ROLES),
             **kwargs,
         )
-        return self.render_to_response(context, status=200 if base else 400)
+        # Too slow to compute here, or being computed in the background: the page's answer
+        # is that state and what to do, not an error of the request.
+        answered = base or answer.timed_out or answer.computing
+        return self.render_to_response(context, status=200 if answered else 400)
 
 
 class CustomerBaseFactsView(RoleRequiredMixin, View):

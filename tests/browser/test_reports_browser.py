@@ -6,7 +6,9 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from campaigns.services.claims import claim_coupon
+from segments.models import Segment
 from tests.browser.test_shell_browser import issued_coupons, shop  # noqa: F401 - fixtures
+from tests.conftest import customer_table_locked
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -77,4 +79,28 @@ def test_the_customer_base_draws_its_seven_charts(live_server, page):
     page.select_option("select[name=segment]", label="Shanghai")
     page.click("text=Apply filters")
     expect(page.locator(".result-count")).to_contain_text("20 customers in Shanghai")
+    assert page.problems == []
+
+
+@pytest.mark.usefixtures("shop", "issued_coupons")
+def test_a_customer_base_too_slow_for_the_page_is_computed_in_the_background(
+    live_server, page, settings
+):
+    settings.REPORT_TIME_LIMIT_SECONDS = 0.5
+    log_in(page, live_server)
+    shanghai = Segment.objects.get(name="Shanghai")
+    url = f"{live_server.url}/reports/customers/?segment={shanghai.pk}"
+
+    # when the page cannot compute the segment's customer base in time
+    with customer_table_locked():
+        page.goto(url)
+        expect(page.locator(".filters .form-error")).to_contain_text(
+            "took longer than 0.5 s and was stopped"
+        )
+    # then it offers the background computation, whose result the page then shows
+    page.click("text=Compute it in the background")
+
+    expect(page.locator("#base-facts")).to_contain_text("Computed in the background as of")
+    expect(page.locator(".result-count")).to_contain_text("20 customers in Shanghai")
+    expect(page.locator("#base-stages .plotly-graph-div .main-svg").first).to_be_visible()
     assert page.problems == []

@@ -35,7 +35,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from analytics.exceptions import CustomerBaseTimedOut
@@ -146,7 +146,7 @@ def customer_base(
     """The customer base over `period` (its end capped at `now`), within `segment`'s
     members at that end when given (raises RuleError when its rules no longer validate).
     From the monthly facts when they answer, or from a background computation of the same
-    (a snapshot: of a period over, or within FRESH_FOR of `now`); else computed from the
+    (a snapshot, for FRESH_FOR after it was computed); else computed from the
     orders within REPORT_TIME_LIMIT_SECONDS in all (raises CustomerBaseTimedOut past it),
     or without a limit when not `limited` (the background computation itself)."""
     start, end = period.starts_at, min(period.ends_at, now)
@@ -154,7 +154,7 @@ def customer_base(
         facts = CustomerBaseFacts.objects.order_by("-as_of", "-pk").first()
         if facts is not None and (base := _from_facts(facts, period, start, end, now=now)):
             return base
-    if limited and (snapshot := _snapshot_of(period, segment, end, now=now)):
+    if limited and (snapshot := _snapshot_of(period, segment, now=now)):
         return _decoded_base(snapshot, period, segment)
     within = _members(segment, end) if segment else Sql("SELECT id FROM crm_customer")
     with _time_limit(limited) as next_step, report_cursor() as cursor:
@@ -211,15 +211,17 @@ def snapshot_jobs() -> QuerySet[Job]:
 
 
 def _snapshot_of(
-    period: Period, segment: Segment | None, end: datetime, *, now: datetime
+    period: Period, segment: Segment | None, *, now: datetime
 ) -> CustomerBaseSnapshot | None:
-    """The latest computed snapshot of this period and segment that answers as of `end`:
-    computed at or after it (the period is over), or within FRESH_FOR of `now`."""
+    """The latest computed snapshot of this period and segment, if it was computed within
+    FRESH_FOR of `now`: past periods too, since history imported later changes them."""
     return (
         CustomerBaseSnapshot.objects.filter(
-            first_day=period.first_day, last_day=period.last_day, segment=segment
+            first_day=period.first_day,
+            last_day=period.last_day,
+            segment=segment,
+            job__started_at__gte=now - FRESH_FOR,
         )
-        .filter(Q(as_of__gte=end) | Q(as_of__gte=now - FRESH_FOR))
         .exclude(data=None)
         .order_by("-as_of", "-pk")
         .first()

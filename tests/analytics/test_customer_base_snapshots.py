@@ -7,7 +7,7 @@ past a limit of half a second."""
 
 import html
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
@@ -18,7 +18,6 @@ from rest_framework.test import APIClient
 
 from analytics.customer_base import customer_base
 from analytics.filters import Period
-from analytics.models import CustomerBaseSnapshot
 from analytics.services.customer_base_snapshots import (
     compute_customer_base_snapshot,
     start_customer_base_snapshot,
@@ -110,20 +109,23 @@ def test_a_computation_under_way_shows_its_progress_and_is_asked_for_once(base):
 
 
 @pytest.mark.django_db
-def test_a_computation_of_a_period_running_to_now_is_read_for_a_day(base):
+@pytest.mark.parametrize("over", [True, False], ids=["a period over", "a period to today"])
+def test_a_computation_is_read_for_a_day(base, over):
     today = timezone.localdate()
-    period = Period(today.replace(day=1), today)
+    period = Period(date(2026, 3, 1), date(2026, 6, 30)) if over else Period(today, today)
     segment = base["segment"]
     job = start_customer_base_snapshot(actor=None, period=period, segment=segment, now=END)
     computed_at = timezone.now()
     snapshot = compute_customer_base_snapshot(job_id=job.pk, now=computed_at)
-    assert snapshot.as_of == computed_at
+    assert snapshot.as_of == (END if over else computed_at)
 
     later = customer_base(period=period, now=computed_at + timedelta(hours=25), segment=segment)
     too_late = customer_base(period=period, now=computed_at + timedelta(hours=27), segment=segment)
 
+    # read for a day after it was computed, as of its moment
     assert later.computed_in_background
-    assert later.as_of == computed_at
+    assert later.as_of == snapshot.as_of
+    # and then computed again (history imported since may have changed it)
     assert not too_late.computed_in_background
-    assert too_late.as_of == period.ends_at  # computed from the orders, to the period's end
-    assert CustomerBaseSnapshot.objects.get().data["customers"] == too_late.customers
+    assert too_late.as_of == period.ends_at
+    assert snapshot.data["customers"] == too_late.customers == 30

@@ -420,6 +420,15 @@ class CustomerBaseExportView(RoleRequiredMixin, View):
             return _bad_export({"table": [f"Pick one of {', '.join(CUSTOMER_BASE_TABLES)}."]})
         answer = _customer_base_or_errors(request.GET)
         base = answer.base
+        if answer.timed_out or answer.computing:
+            # Not a filter to fix: the page computes it in the background, then exports it.
+            return HttpResponse(
+                " ".join(answer.form.non_field_errors())
+                + " Open the customer base page with these filters to compute it in the "
+                "background, then export it from there.",
+                status=422,
+                content_type="text/plain; charset=utf-8",
+            )
         if base is None:
             return _bad_export(answer.form.errors)
         header, rows = CUSTOMER_BASE_TABLES[table]

@@ -58,6 +58,20 @@ def test_a_slow_customer_base_says_why_on_the_page(customers_locked):
     assert connection_limit() == "5s"
 
 
+def test_a_slow_customer_base_export_says_why_and_what_to_do(customers_locked):
+    client = APIClient()
+    client.force_login(make_user("analyst"))
+
+    answer = client.get(reverse("customer-base-export"), {**MID_MONTH, "table": "rfm"})
+
+    assert answer.status_code == 422
+    assert answer["Content-Type"] == "text/plain; charset=utf-8"
+    assert answer.content.decode() == (
+        f"{DETAIL} Open the customer base page with these filters to compute it in the "
+        "background, then export it from there."
+    )
+
+
 def test_a_slow_customer_base_answers_422_in_the_api(customers_locked):
     client = APIClient()
     client.force_login(make_user("analyst"))

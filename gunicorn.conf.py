@@ -24,6 +24,11 @@ from crm.core.log_redaction import RedactPersonalData
 
 wsgi_app = "crm.wsgi:application"
 
+# A worker silent this long is killed: above the time limits of the queries a person waits
+# for (SEGMENT_STATEMENT_TIMEOUT_SECONDS 30, REPORT_TIME_LIMIT_SECONDS 20), so that a slow
+# one answers its clear refusal rather than a dropped connection (gunicorn's default is 30).
+timeout = 60
+
 # Both logs to standard output/error, for the process manager to collect.
 accesslog = "-"
 errorlog = "-"

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -150,12 +151,15 @@ def customer_base(
     orders within REPORT_TIME_LIMIT_SECONDS in all (raises CustomerBaseTimedOut past it),
     or without a limit when not `limited` (the background computation itself)."""
     start, end = period.starts_at, min(period.ends_at, now)
-    if segment is None:
-        facts = CustomerBaseFacts.objects.order_by("-as_of", "-pk").first()
-        if facts is not None and (base := _from_facts(facts, period, start, end, now=now)):
-            return base
+    # (a background computation first: there is one only because the rest was too slow,
+    # such as the facts' LTV by segment at a past period's end)
     if limited and (snapshot := _snapshot_of(period, segment, now=now)):
         return _decoded_base(snapshot, period, segment)
+    if segment is None:
+        facts = CustomerBaseFacts.objects.order_by("-as_of", "-pk").first()
+        base = facts and _from_facts(facts, period, start, end, now=now, limited=limited)
+        if base:
+            return base
     within = _members(segment, end) if segment else Sql("SELECT id FROM crm_customer")
     with _time_limit(limited) as next_step, report_cursor() as cursor:
         cursor.execute(f"SELECT count(*) FROM ({within.text}) w", within.params)
@@ -191,10 +195,8 @@ def snapshot_in_progress(*, period: Period, segment: Segment | None, now: dateti
     """The unfinished background computation of this period and segment, if any (one
     asked for over LOST_AFTER ago lost its worker and does not count)."""
     snapshot = (
-        CustomerBaseSnapshot.objects.filter(
-            first_day=period.first_day,
-            last_day=period.last_day,
-            segment=segment,
+        _snapshots_of(period, segment)
+        .filter(
             job__status__in=(JobStatus.PENDING, JobStatus.RUNNING),
             job__created_at__gt=now - LOST_AFTER,
         )
@@ -203,6 +205,15 @@ def snapshot_in_progress(*, period: Period, segment: Segment | None, now: dateti
         .first()
     )
     return snapshot.job if snapshot else None
+
+
+def snapshot_query(job: Job) -> str:
+    """The customer base page's query (period and segment) of a background computation."""
+    snapshot = CustomerBaseSnapshot.objects.get(job=job)
+    query = {"first_day": snapshot.first_day, "last_day": snapshot.last_day}
+    if snapshot.segment_id is not None:
+        query["segment"] = snapshot.segment_id
+    return urlencode(query)
 
 
 def snapshot_jobs() -> QuerySet[Job]:
@@ -216,16 +227,20 @@ def _snapshot_of(
     """The latest computed snapshot of this period and segment, if it was computed within
     FRESH_FOR of `now`: past periods too, since history imported later changes them."""
     return (
-        CustomerBaseSnapshot.objects.filter(
-            first_day=period.first_day,
-            last_day=period.last_day,
-            segment=segment,
-            job__started_at__gte=now - FRESH_FOR,
-        )
+        _snapshots_of(period, segment)
+        .filter(job__started_at__gte=now - FRESH_FOR)
         .exclude(data=None)
         .order_by("-as_of", "-pk")
         .first()
     )
+
+
+def _snapshots_of(period: Period, segment: Segment | None) -> QuerySet[CustomerBaseSnapshot]:
+    """Background computations of this period and segment, with its rules of now."""
+    snapshots = CustomerBaseSnapshot.objects.filter(
+        first_day=period.first_day, last_day=period.last_day, segment=segment
+    )
+    return snapshots.filter(segment_rules=segment.rules) if segment else snapshots
 
 
 def encoded_base(base: CustomerBase) -> dict:
@@ -302,7 +317,13 @@ def fact_moments(first_month: date, as_of: datetime) -> list[datetime]:
 
 
 def _from_facts(
-    facts: CustomerBaseFacts, period: Period, start: datetime, end: datetime, *, now: datetime
+    facts: CustomerBaseFacts,
+    period: Period,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+    limited: bool,
 ) -> CustomerBase | None:
     """The whole base over `period` from `facts`, or None when they do not cover it: it
     must start at a month's start they cover and end at a later one, or at or past their
@@ -368,7 +389,9 @@ def _from_facts(
         cohorts=_cohort_rows(
             months, last_month, {m: (sizes[m], activity[m]) for m in sizes if m in activity}
         ),
-        segments=_fact_segment_values(facts) if end == facts.as_of else _live_values(end),
+        segments=(
+            _fact_segment_values(facts) if end == facts.as_of else _live_values(end, limited)
+        ),
         facts=facts,
         facts_stale=stale,
     )
@@ -381,9 +404,10 @@ def _time_limit(limited: bool = True):
     return query_time_limit(seconds, timed_out=CustomerBaseTimedOut)
 
 
-def _live_values(end: datetime) -> list[SegmentValue]:
-    """LTV by segment at a moment the facts do not hold, within the time limit."""
-    with _time_limit() as next_step:
+def _live_values(end: datetime, limited: bool) -> list[SegmentValue]:
+    """LTV by segment at a moment the facts do not hold, within the time limit (if
+    `limited`)."""
+    with _time_limit(limited) as next_step:
         return segment_values(end, next_step=next_step)
 
 

@@ -150,6 +150,8 @@ class CustomerBaseSnapshot(models.Model):
     segment = models.ForeignKey(
         "segments.Segment", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
+    # The segment's rules when it was asked for: one edited since is another audience.
+    segment_rules = models.JSONField(null=True, blank=True)
     job = models.OneToOneField(Job, on_delete=models.CASCADE)
     # The numbers' moment: the period's end, or the computation's when the period runs on.
     as_of = models.DateTimeField(null=True, blank=True)

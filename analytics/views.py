@@ -24,6 +24,7 @@ from analytics.customer_base import (
     latest_facts_job,
     snapshot_in_progress,
     snapshot_jobs,
+    snapshot_query,
 )
 from analytics.exceptions import CustomerBaseTimedOut
 from analytics.filters import CustomerBaseForm, overview_filterset
@@ -353,9 +354,9 @@ class CustomerBaseSnapshotProgressView(RoleRequiredMixin, View):
 
     def get(self, request, job_id: int):
         job = get_object_or_404(snapshot_jobs(), pk=job_id)
-        return render(
-            request, "analytics/customer_base_snapshot.html", {"computing": job, "polled": True}
-        )
+        # (its own query, not this request's: a failed one offers to compute it again)
+        context = {"computing": job, "polled": True, "query": snapshot_query(job)}
+        return render(request, "analytics/customer_base_snapshot.html", context)
 
 
 class CustomerBaseFactsProgressView(RoleRequiredMixin, View):

@@ -16,8 +16,9 @@ Measured, each against hand-written SQL in the same run where one exists:
 - the campaigns overview of the 20 campaigns for June;
 - the CSV export of bench-report-01's 1,000,000 coupons with their status through the page's
   streamed export, with the process's peak memory growth;
-- the customer base's monthly facts build (the Celery task's service) against hand-written
-  SQL for the year's page (checked equal), then that page read from the facts.
+- the customer base for a year computed from the orders in the background (what a
+  segment's runs), and its monthly facts build (the Celery tasks' services), each against
+  hand-written SQL for the year's page (checked equal), then that page read from each.
 
 Usage (repository root; the bench database `opscrm_bench`, see the README):
     .venv/bin/python -m bench.bench_reports
@@ -416,14 +417,38 @@ def customer_base_sql(*, start: datetime, end: datetime, month_ends: list[dateti
 
 
 def bench_customer_base(*, runs: int) -> list[dict]:
-    """The monthly facts' build (the Celery task's service) against the hand-written SQL of
-    the year's page, checked equal; then the page for the year read from the facts."""
-    from analytics.customer_base import customer_base
+    """The year's page computed from the orders in the background (what a segment's, or
+    days the facts do not answer, run), and the monthly facts' build (the Celery tasks'
+    services), each against the hand-written SQL of the year's page, checked equal; then
+    the page for the year read from each."""
+    from django.utils import timezone
+
+    from analytics.customer_base import LOST_AFTER, customer_base
     from analytics.filters import Period
+    from analytics.models import CustomerBaseFacts
     from analytics.services.customer_base_facts import build_customer_base_facts
+    from analytics.services.customer_base_snapshots import (
+        compute_customer_base_snapshot,
+        start_customer_base_snapshot,
+    )
     from crm.core.jobs import create_job
 
     period = Period(date(2025, 7, 1), date(2026, 6, 30))
+    # Without facts, the year is computed from the orders, as a segment's would be.
+    CustomerBaseFacts.objects.all().delete()
+    # (now: the clock, which the job rows carry; a job left by a stopped run is not reused)
+    job = start_customer_base_snapshot(
+        actor=None, period=period, segment=None, now=timezone.now() + LOST_AFTER
+    )
+    started = time.perf_counter()
+    compute_customer_base_snapshot(job_id=job.pk, now=AS_OF)
+    background_seconds = time.perf_counter() - started
+    computed = customer_base(period=period, now=AS_OF, segment=None)
+    if not computed.computed_in_background:
+        raise SystemExit("the year was not read from the background computation")
+    computed_page = interleave(
+        {"page": lambda: customer_base(period=period, now=AS_OF, segment=None)}, runs=runs
+    )["page"]
     job = create_job(kind="customer_base_facts", label="bench")
     started = time.perf_counter()
     build_customer_base_facts(job_id=job.pk, as_of=AS_OF, now=AS_OF)
@@ -437,10 +462,23 @@ def bench_customer_base(*, runs: int) -> list[dict]:
     )
     sql_seconds = time.perf_counter() - started
     _check_customer_base(base, sql)
+    _check_customer_base(computed, sql)
     page = interleave(
         {"page": lambda: customer_base(period=period, now=AS_OF, segment=None)}, runs=runs
     )["page"]
     return [
+        {
+            "measure": "customer base, a year, computed from the orders in the background",
+            "product p50 s": background_seconds,
+            "SQL p50 s": sql_seconds,
+            "ratio": background_seconds / sql_seconds,
+        },
+        {
+            "measure": "customer base page, a year, from the background computation",
+            "product p50 s": median(computed_page),
+            "SQL p50 s": "",
+            "ratio": "",
+        },
         {
             "measure": "customer base facts build (13 months, every period of whole months)",
             "product p50 s": build_seconds,

@@ -242,7 +242,8 @@ SPECTACULAR_SETTINGS = {
 SEGMENT_STATEMENT_TIMEOUT_SECONDS = env.float("SEGMENT_STATEMENT_TIMEOUT_SECONDS", default=30.0)
 # A report computed from the orders while a person waits (the customer base of a segment,
 # or of days the monthly facts do not answer) stops after this many seconds in all (the
-# caller gets 422 statement_timeout): under gunicorn's 30 s, which kills a silent worker.
+# caller gets 422 statement_timeout): under gunicorn's timeout (60 s, gunicorn.conf.py),
+# which kills a silent worker.
 REPORT_TIME_LIMIT_SECONDS = env.float("REPORT_TIME_LIMIT_SECONDS", default=20.0)
 
 # CELERY

@@ -12,6 +12,7 @@ starting campaigns.
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import socket
@@ -127,7 +128,7 @@ class Supervisor:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 # (safe: the supervisor runs no threads)
-                preexec_fn=_stop_with_parent,
+                preexec_fn=functools.partial(_stop_with_parent, os.getpid()),
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
             log.close()
@@ -165,7 +166,9 @@ class Supervisor:
         if self.stopping:
             return []
         self.stopping = True
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # A second Ctrl-C, kill or hang-up must not cut the shutdown short.
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
         running = [p for p in self.processes if p.process and p.process.poll() is None]
         for demo_process in running:
             # The main process only: gunicorn's arbiter and Celery's main process stop their
@@ -190,10 +193,13 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
         os.killpg(process.pid, signum)
 
 
-def _stop_with_parent() -> None:
+def _stop_with_parent(supervisor: int) -> None:
     """In a child, before it runs its command: SIGTERM when the supervisor dies, even by
-    SIGKILL, since in their own sessions nothing else would stop them."""
+    SIGKILL, since in their own sessions nothing else would stop them (Linux). A supervisor
+    already gone before this ran stops the child at once."""
     _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _raise_keyboard_interrupt(signum, frame):

@@ -22,6 +22,7 @@ class Migration(migrations.Migration):
                 ('as_of', models.DateTimeField(blank=True, null=True)),
                 ('data', models.JSONField(blank=True, null=True)),
                 ('job', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, to='core.job')),
+                ('segment_rules', models.JSONField(blank=True, null=True)),
                 ('segment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='segments.segment')),
             ],
             options={

@@ -40,8 +40,8 @@ from analytics.customer_base import (
 from analytics.models import CustomerBaseFacts, SegmentFact
 from campaigns.operator_time import operator_zone_name
 from crm import selectors as crm_selectors
-from crm.core.jobs import create_job, fail_job, finish_job, record_job_progress, start_job
-from crm.core.models import Job, JobStatus
+from crm.core.jobs import claim_job, create_job, fail_job, finish_job, record_job_progress
+from crm.core.models import Job
 from crm.core.operator_calendar import add_months
 from crm.enums import EventKind, LifecycleStage
 from crm.measures import rfm_at
@@ -92,15 +92,14 @@ def build_customer_base_facts(
     work, its times from `now` and the clock); replaces the previous build. A job that
     already finished is not run again (a redelivered task)."""
     job = Job.objects.get(pk=job_id)
-    if job.status != JobStatus.PENDING:
-        # Finished, or running elsewhere (a redelivered task); a build whose worker died
-        # is lost, and the next start makes a new one (LOST_AFTER).
-        return None
     first_month = add_months(timezone.localtime(as_of).date(), 1 - FACT_MONTHS)
     moments = fact_moments(first_month, as_of)
     ends = len(moments) - 1
     # A step per moment's stages, per end's RFM, and the paths, funnel, spend and segments.
-    start_job(job=job, now=now, total=len(moments) + ends + 4)
+    if not claim_job(job=job, now=now, total=len(moments) + ends + 4):
+        # Finished, or running elsewhere (a redelivered task); a build whose worker died
+        # is lost, and the next start makes a new one (LOST_AFTER).
+        return None
     with connection.cursor() as cursor:
         try:
             for _ in _compute(cursor, moments):

@@ -20,8 +20,8 @@ from analytics.customer_base import (
 )
 from analytics.filters import Period
 from analytics.models import CustomerBaseSnapshot
-from crm.core.jobs import create_job, fail_job, finish_job, record_job_progress, start_job
-from crm.core.models import Job, JobStatus
+from crm.core.jobs import claim_job, create_job, fail_job, finish_job, record_job_progress
+from crm.core.models import Job
 from segments.models import Segment
 
 
@@ -46,7 +46,11 @@ def start_customer_base_snapshot(
             created_by=actor if actor is not None and actor.is_authenticated else None,
         )
         CustomerBaseSnapshot.objects.create(
-            first_day=period.first_day, last_day=period.last_day, segment=segment, job=job
+            first_day=period.first_day,
+            last_day=period.last_day,
+            segment=segment,
+            segment_rules=segment.rules if segment else None,
+            job=job,
         )
         job_id = job.pk
         transaction.on_commit(lambda: tasks.compute_customer_base_snapshot_task.delay(job_id))
@@ -59,9 +63,8 @@ def compute_customer_base_snapshot(*, job_id: int, now: datetime) -> CustomerBas
     redelivered task); any failure fails the job with its first line."""
     snapshot = CustomerBaseSnapshot.objects.select_related("job", "segment").get(job_id=job_id)
     job = snapshot.job
-    if job.status != JobStatus.PENDING:
+    if not claim_job(job=job, now=now, total=1):
         return None
-    start_job(job=job, now=now, total=1)
     try:
         base = customer_base(
             period=Period(snapshot.first_day, snapshot.last_day),

@@ -30,6 +30,17 @@ def start_job(*, job: Job, now: datetime, total: int | None = None) -> None:
     job.save(update_fields=fields)
 
 
+def claim_job(*, job: Job, now: datetime, total: int) -> bool:
+    """Mark a pending job running, in one statement, and say whether this call did: a job
+    runs once, and a task delivered twice at the same moment finds it taken."""
+    claimed = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING).update(
+        status=JobStatus.RUNNING, started_at=now, total=total, updated_at=now
+    )
+    if claimed:
+        job.refresh_from_db()
+    return bool(claimed)
+
+
 def record_job_progress(
     *, job: Job, done: int, succeeded: int = 0, failed: int = 0, errors: list | None = None
 ) -> int:

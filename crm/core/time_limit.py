@@ -1,7 +1,7 @@
 """The time limit of database work a person waits for: a page's or an API call's queries
 run in one transaction whose statement timeout is the time left of the limit, so that a
 heavy request answers a clear refusal instead of holding a web worker until the server
-kills it (gunicorn's timeout is 30 s).
+kills it (gunicorn's timeout, 60 s in gunicorn.conf.py).
 """
 
 import math

@@ -22,8 +22,18 @@ from analytics.services.customer_base_snapshots import (
     compute_customer_base_snapshot,
     start_customer_base_snapshot,
 )
+from crm.core.jobs import fail_job
 from crm.core.models import Job
-from tests.analytics.test_customer_base import END, PERIOD, URL, check, expected
+from segments.rules import canonical_rules
+from tests.analytics.test_customer_base import (
+    END,
+    PERIOD,
+    URL,
+    check,
+    expected,
+    shanghai_buyers_ltv,
+)
+from tests.analytics.test_customer_base_facts import BUILT_AT, build
 from tests.conftest import customer_table_locked, make_user
 
 SNAPSHOT_FORM = r'action="([^"]+)" class="facts-form"'
@@ -129,3 +139,72 @@ def test_a_computation_is_read_for_a_day(base, over):
     assert not too_late.computed_in_background
     assert too_late.as_of == period.ends_at
     assert snapshot.data["customers"] == too_late.customers == 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_facts_too_slow_for_the_page_at_a_past_end_are_computed_in_the_background(
+    base, short_limit, settings
+):
+    """The facts answer whole months, but LTV by segment at a period's end before their
+    moment is computed from the orders: the part that can be too slow. The background
+    computation computes it without the limit, and the page then reads that."""
+    build(as_of=BUILT_AT)
+    client = APIClient()
+    client.force_login(make_user("analyst"))
+
+    with customer_table_locked():
+        stopped = client.get(URL, PERIOD)
+    assert stopped.status_code == 422
+    # (a limit no query meets: the computation in the background has none)
+    settings.REPORT_TIME_LIMIT_SECONDS = 0.000001
+    start_customer_base_snapshot(
+        actor=None,
+        period=Period(date(2026, 3, 1), date(2026, 6, 30)),
+        segment=None,
+        now=timezone.now(),
+    )
+    with customer_table_locked():
+        body = client.get(URL, PERIOD).json()
+
+    assert body["computed_in_background"] is True
+    assert datetime.fromisoformat(body["as_of"]) == END
+    check(body, expected(base, list(base["customers"])))
+    assert body["segments"][1:] == [shanghai_buyers_ltv(base, END)]
+
+
+@pytest.mark.django_db
+def test_a_segment_edited_since_is_computed_again(base):
+    segment = base["segment"]
+    period = Period(date(2026, 3, 1), date(2026, 6, 30))
+    job = start_customer_base_snapshot(actor=None, period=period, segment=segment, now=END)
+    compute_customer_base_snapshot(job_id=job.pk, now=timezone.now())
+    assert customer_base(period=period, now=timezone.now(), segment=segment).computed_in_background
+
+    segment.rules = canonical_rules({"field": "city", "op": "eq", "value": "Beijing"})
+    segment.save(update_fields=["rules"])
+
+    again = customer_base(period=period, now=timezone.now(), segment=segment)
+    assert not again.computed_in_background
+    beijing = [pk for pk, c in base["customers"].items() if c.city == "Beijing"]
+    assert again.customers == len(beijing) == 10
+
+
+@pytest.mark.django_db
+def test_a_failed_computation_offers_to_compute_the_same_again(base):
+    client = APIClient()
+    client.force_login(make_user("analyst"))
+    segment = base["segment"]
+    period = Period(date(2026, 3, 1), date(2026, 6, 30))
+    job = start_customer_base_snapshot(actor=None, period=period, segment=segment, now=END)
+    fail_job(job=job, now=timezone.now(), message="The computation stopped: the worker died")
+
+    # the polled fragment has no query of its own: its button carries the computation's
+    fragment = client.get(reverse("customer-base-snapshot-progress", args=[job.pk]))
+
+    content = fragment.content.decode()
+    assert "The computation stopped: the worker died" in content
+    action = html.unescape(re.search(SNAPSHOT_FORM, content).group(1))
+    assert action == (
+        f"{reverse('customer-base-snapshot')}?first_day=2026-03-01&last_day=2026-06-30"
+        f"&segment={segment.pk}"
+    )

@@ -24,9 +24,9 @@ from demo.processes import DemoProcess, Supervisor
 child = DemoProcess("sleeper", [sys.executable, "-c", "import time; time.sleep(60)"],
                     Path(sys.argv[1]))
 supervisor = Supervisor([child], cwd=Path.cwd())
-supervisor.start()
-print(os.getpid(), child.process.pid, flush=True)
-try:
+try:  # as the demo command: a stop signal from the start on ends in stop()
+    supervisor.start()
+    print(os.getpid(), child.process.pid, flush=True)
     supervisor.run_until_stopped()
 finally:
     print("killed:", supervisor.stop(), flush=True)

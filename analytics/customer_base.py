@@ -151,13 +151,14 @@ def customer_base(
     orders within REPORT_TIME_LIMIT_SECONDS in all (raises CustomerBaseTimedOut past it),
     or without a limit when not `limited` (the background computation itself)."""
     start, end = period.starts_at, min(period.ends_at, now)
-    # (a background computation first: there is one only because the rest was too slow,
-    # such as the facts' LTV by segment at a past period's end)
-    if limited and (snapshot := _snapshot_of(period, segment, now=now)):
+    facts = CustomerBaseFacts.objects.order_by("-as_of", "-pk").first() if not segment else None
+    # A background computation before facts built before it: there is one only because the
+    # rest was too slow (such as the facts' LTV by segment at a past period's end).
+    snapshot = _snapshot_of(period, segment, now=now) if limited else None
+    if snapshot and not (facts and facts.as_of >= snapshot.job.started_at):
         return _decoded_base(snapshot, period, segment)
-    if segment is None:
-        facts = CustomerBaseFacts.objects.order_by("-as_of", "-pk").first()
-        base = facts and _from_facts(facts, period, start, end, now=now, limited=limited)
+    if facts is not None:
+        base = _from_facts(facts, period, start, end, now=now, limited=limited)
         if base:
             return base
     within = _members(segment, end) if segment else Sql("SELECT id FROM crm_customer")
@@ -230,7 +231,8 @@ def _snapshot_of(
         _snapshots_of(period, segment)
         .filter(job__started_at__gte=now - FRESH_FOR)
         .exclude(data=None)
-        .order_by("-as_of", "-pk")
+        .select_related("job")
+        .order_by("-job__started_at", "-pk")
         .first()
     )
 

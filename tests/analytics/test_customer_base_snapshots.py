@@ -208,3 +208,19 @@ def test_a_failed_computation_offers_to_compute_the_same_again(base):
         f"{reverse('customer-base-snapshot')}?first_day=2026-03-01&last_day=2026-06-30"
         f"&segment={segment.pk}"
     )
+
+
+@pytest.mark.django_db
+def test_facts_built_after_a_computation_are_read_instead(base):
+    period = Period(date(2026, 3, 1), date(2026, 6, 30))
+    job = start_customer_base_snapshot(actor=None, period=period, segment=None, now=END)
+    computed_at = timezone.now()
+    compute_customer_base_snapshot(job_id=job.pk, now=computed_at)
+    assert customer_base(period=period, now=computed_at, segment=None).computed_in_background
+
+    facts = build(as_of=computed_at + timedelta(minutes=1))
+
+    after = customer_base(period=period, now=computed_at + timedelta(minutes=2), segment=None)
+    assert not after.computed_in_background
+    assert after.facts == facts
+    assert after.customers == 40

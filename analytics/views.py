@@ -321,8 +321,7 @@ class CustomerBaseFactsView(RoleRequiredMixin, View):
     def post(self, request):
         job = start_customer_base_facts(actor=request.user, now=timezone.now())
         messages.success(request, f"Building the monthly facts (job {job.pk}): progress below.")
-        query = request.GET.urlencode()
-        return redirect(f"{reverse('customer-base')}?{query}" if query else "customer-base")
+        return _back_to_customer_base(request)
 
 
 class CustomerBaseSnapshotView(RoleRequiredMixin, View):
@@ -333,8 +332,6 @@ class CustomerBaseSnapshotView(RoleRequiredMixin, View):
 
     def post(self, request):
         form = CustomerBaseForm(request.GET)
-        query = request.GET.urlencode()
-        back = f"{reverse('customer-base')}?{query}" if query else reverse("customer-base")
         if form.is_valid():
             job = start_customer_base_snapshot(
                 actor=request.user,
@@ -343,7 +340,13 @@ class CustomerBaseSnapshotView(RoleRequiredMixin, View):
                 now=timezone.now(),
             )
             messages.success(request, f"Computing it in the background (job {job.pk}).")
-        return redirect(back)
+        return _back_to_customer_base(request)
+
+
+def _back_to_customer_base(request):
+    """Back to the customer base page with the query its form posted with (its filters)."""
+    query = request.GET.urlencode()
+    return redirect(f"{reverse('customer-base')}?{query}" if query else reverse("customer-base"))
 
 
 class CustomerBaseSnapshotProgressView(RoleRequiredMixin, View):

@@ -222,6 +222,11 @@ def snapshot_jobs() -> QuerySet[Job]:
     return Job.objects.filter(kind=SNAPSHOT_JOB_KIND)
 
 
+def snapshots() -> QuerySet[CustomerBaseSnapshot]:
+    """Every background computation, with its job."""
+    return CustomerBaseSnapshot.objects.select_related("job")
+
+
 def _snapshot_of(
     period: Period, segment: Segment | None, *, now: datetime
 ) -> CustomerBaseSnapshot | None:

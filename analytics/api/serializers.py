@@ -238,3 +238,31 @@ class CustomerBaseSerializer(serializers.Serializer):
         help_text="The period runs past facts more than a day old (the nightly build has "
         "not succeeded since)."
     )
+
+
+class CustomerBaseSnapshotSerializer(serializers.Serializer):
+    """A customer base computed in the background, as its job goes."""
+
+    job = serializers.IntegerField(source="job.pk")
+    status = serializers.CharField(source="job.status")
+    total = serializers.IntegerField(source="job.total")
+    done = serializers.IntegerField(source="job.done")
+    percent = serializers.IntegerField(source="job.percent")
+    message = serializers.CharField(source="job.message")
+    created_at = serializers.DateTimeField(source="job.created_at")
+    started_at = serializers.DateTimeField(source="job.started_at", allow_null=True)
+    finished_at = serializers.DateTimeField(source="job.finished_at", allow_null=True)
+    first_day = serializers.DateField()
+    last_day = serializers.DateField()
+    segment = serializers.IntegerField(source="segment_id", allow_null=True)
+    as_of = serializers.DateTimeField(
+        allow_null=True, help_text="The numbers' moment, once computed."
+    )
+
+
+class CustomerBaseSnapshotRequestSerializer(serializers.Serializer):
+    """What to compute: the customer base's own filters (documentation of the body)."""
+
+    first_day = serializers.DateField(required=False)
+    last_day = serializers.DateField(required=False)
+    segment = serializers.IntegerField(required=False, help_text="A saved segment's id.")

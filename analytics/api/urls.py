@@ -16,5 +16,15 @@ urlpatterns = [
         name="api-campaign-overview",
     ),
     path("reports/customers/", views.CustomerBaseView.as_view(), name="api-customer-base"),
+    path(
+        "reports/customers/snapshots/",
+        views.CustomerBaseSnapshotsView.as_view(),
+        name="api-customer-base-snapshots",
+    ),
+    path(
+        "reports/customers/snapshots/<int:job_id>/",
+        views.CustomerBaseSnapshotView.as_view(),
+        name="api-customer-base-snapshot",
+    ),
     path("reports/live/", views.LiveMonitorView.as_view(), name="api-live-monitor"),
 ]

@@ -14,14 +14,17 @@ from analytics.api.serializers import (
     CampaignOverviewSerializer,
     CampaignReportSerializer,
     CustomerBaseSerializer,
+    CustomerBaseSnapshotRequestSerializer,
+    CustomerBaseSnapshotSerializer,
     LiveMonitorSerializer,
     ReportQuerySerializer,
 )
 from analytics.campaign_overview import DEFAULT_ORDERING, ORDERINGS, campaign_overview
 from analytics.campaign_report import campaign_report
-from analytics.customer_base import customer_base
+from analytics.customer_base import customer_base, snapshots
 from analytics.filters import CampaignOverviewFilterSet, CustomerBaseForm, overview_filterset
 from analytics.live_monitor import live_monitor
+from analytics.services.customer_base_snapshots import start_customer_base_snapshot
 from campaigns.models import Campaign
 from crm.core.api import REPLICA_CONFLICT_RESPONSE, RefusalSerializer
 from crm.core.permissions import READ_ROLES, HasRole
@@ -158,7 +161,8 @@ class CustomerBaseView(APIView):
             422: OpenApiResponse(
                 response=RefusalSerializer,
                 description="Computed from the orders, it took longer than the time limit "
-                "and was stopped (reason `statement_timeout`).",
+                "and was stopped (reason `statement_timeout`): POST the same filters to "
+                "/api/v1/reports/customers/snapshots/ to compute it in the background.",
             ),
             503: REPLICA_CONFLICT_RESPONSE,
         },
@@ -175,3 +179,58 @@ class CustomerBaseView(APIView):
             problem = f"This segment's rules no longer work: {error}"
             raise ValidationError({"segment": [problem]}) from error
         return Response(CustomerBaseSerializer(base).data)
+
+
+class CustomerBaseSnapshotsView(APIView):
+    permission_classes = [HasRole]
+    allowed_roles = READ_ROLES
+
+    @extend_schema(
+        operation_id="compute_customer_base_in_background",
+        summary="Compute a customer base in the background",
+        description="For a period and segment too slow to compute on a request (422 "
+        "`statement_timeout` from /api/v1/reports/customers/): a Celery task computes it "
+        "without the time limit. Answers 202 with its job; GET "
+        "/api/v1/reports/customers/snapshots/{job}/ for its progress. Once it succeeded, "
+        "/api/v1/reports/customers/ with the same filters answers from it for a day "
+        "(`computed_in_background`). One computation of the same filters runs at a time: "
+        "asking again returns it.",
+        request=CustomerBaseSnapshotRequestSerializer,
+        responses={
+            202: CustomerBaseSnapshotSerializer,
+            400: OpenApiResponse(description="A filter value is not valid (named)."),
+            403: OpenApiResponse(description="Only marketers and analysts read reports."),
+        },
+    )
+    def post(self, request):
+        form = CustomerBaseForm(request.data)
+        if not form.is_valid():
+            raise ValidationError(form.errors)
+        job = start_customer_base_snapshot(
+            actor=request.user,
+            period=form.period,
+            segment=form.cleaned_data.get("segment"),
+            now=timezone.now(),
+        )
+        snapshot = snapshots().get(job=job)
+        return Response(CustomerBaseSnapshotSerializer(snapshot).data, status=202)
+
+
+class CustomerBaseSnapshotView(APIView):
+    permission_classes = [HasRole]
+    allowed_roles = READ_ROLES
+
+    @extend_schema(
+        operation_id="read_customer_base_computation",
+        summary="A customer base computed in the background, as its job goes",
+        responses={
+            200: CustomerBaseSnapshotSerializer,
+            403: OpenApiResponse(description="Only marketers and analysts read reports."),
+            404: OpenApiResponse(description="No background computation with this job."),
+        },
+    )
+    def get(self, request, job_id: int):
+        snapshot = snapshots().filter(job_id=job_id).first()
+        if snapshot is None:
+            raise NotFound("No background computation with this job.")
+        return Response(CustomerBaseSnapshotSerializer(snapshot).data)

@@ -22,6 +22,7 @@ from analytics.filters import Period
 from analytics.models import CustomerBaseSnapshot
 from crm.core.jobs import claim_job, create_job, fail_job, finish_job, record_job_progress
 from crm.core.models import Job
+from crm.core.replica import reads_primary
 from segments.models import Segment
 
 
@@ -57,10 +58,13 @@ def start_customer_base_snapshot(
     return job
 
 
+@reads_primary
 def compute_customer_base_snapshot(*, job_id: int, now: datetime) -> CustomerBaseSnapshot | None:
     """Compute the snapshot of `job_id` as of `now` (its period's end when that is
-    earlier), without the requests' time limit. A job already started is not run again (a
-    redelivered task); any failure fails the job with its first line."""
+    earlier), without the requests' time limit, on the primary (a replica cancels a query
+    that holds its replay up for max_standby_streaming_delay, 30 s by default). A job
+    already started is not run again (a redelivered task); any failure fails the job with
+    its first line."""
     snapshot = CustomerBaseSnapshot.objects.select_related("job", "segment").get(job_id=job_id)
     job = snapshot.job
     if not claim_job(job=job, now=now, total=1):

@@ -53,7 +53,9 @@ def is_recovery_conflict(error: DatabaseError) -> bool:
     ) in RECOVERY_CONFLICT_STATES and "conflict with recovery" in str(cause)
 
 
-_reading_reports: ContextVar[bool] = ContextVar("reading_reports", default=False)
+# True inside report_reads(); False inside primary_reads(), which a report selector called
+# within does not turn back to the replica; None elsewhere.
+_reading_reports: ContextVar[bool | None] = ContextVar("reading_reports", default=None)
 
 
 def replica_configured() -> bool:
@@ -76,9 +78,10 @@ def report_cursor():
 
 @contextmanager
 def report_reads() -> Iterator[None]:
-    """Within: the reads of a report, routed to the replica when there is one. A query the
-    replica cancels in conflict with its replay raises ReplicaConflict."""
-    token = _reading_reports.set(True)
+    """Within: the reads of a report, routed to the replica when there is one (unless
+    within primary_reads()). A query the replica cancels in conflict with its replay raises
+    ReplicaConflict."""
+    token = _reading_reports.set(_reading_reports.get() is not False)
     try:
         yield
     except DatabaseError as error:
@@ -91,7 +94,9 @@ def report_reads() -> Iterator[None]:
 
 @contextmanager
 def primary_reads() -> Iterator[None]:
-    """Within: every read on the primary, even inside report_reads() (the claim engine)."""
+    """Within: every read on the primary, even inside report_reads() and in the reports'
+    selectors called from here (the claim engine; the background computations, whose
+    minutes-long queries a replica would cancel to go on replaying)."""
     token = _reading_reports.set(False)
     try:
         yield
@@ -111,8 +116,9 @@ def reads_replica(selector: Callable) -> Callable:
 
 
 def reads_primary(service: Callable) -> Callable:
-    """Decorate a service that must read what it writes (the claim engine's entries): it
-    reads the primary, whoever calls it."""
+    """Decorate a service that must read the primary (the claim engine's entries read what
+    they write; a background computation runs for minutes): it and the selectors it calls
+    read the primary, whoever calls it."""
 
     @wraps(service)
     def reading(*args, **kwargs):

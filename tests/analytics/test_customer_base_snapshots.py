@@ -34,7 +34,7 @@ from tests.analytics.test_customer_base import (
     shanghai_buyers_ltv,
 )
 from tests.analytics.test_customer_base_facts import BUILT_AT, build
-from tests.conftest import customer_table_locked, make_user
+from tests.conftest import customer_table_locked, make_user, token_client
 
 SNAPSHOT_FORM = r'action="([^"]+)" class="facts-form"'
 
@@ -84,6 +84,44 @@ def test_a_segment_too_slow_for_the_page_is_computed_in_the_background(base, sho
     check(body, expected(base, shanghai))
     assert [row["name"] for row in body["segments"]] == ["Shanghai", "Shanghai buyers"]
     assert "Computed in the background as of 2026-07-01 00:00" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_computes_in_the_background_what_it_refused_as_too_slow(base, short_limit):
+    client = token_client(make_user("analyst"))
+    query = {**PERIOD, "segment": base["segment"].pk}
+    with customer_table_locked():
+        refused = client.get(URL, query)
+    assert refused.status_code == 422
+    assert refused.json()["reason"] == "statement_timeout"
+
+    # when the caller asks for it in the background (the worker runs it at once here)
+    started = client.post(f"{URL}snapshots/", query, format="json")
+
+    # then it answers 202 with its job, which the caller follows to its end
+    assert started.status_code == 202
+    job = started.json()
+    assert (job["first_day"], job["last_day"], job["segment"]) == (
+        PERIOD["first_day"],
+        PERIOD["last_day"],
+        base["segment"].pk,
+    )
+    followed = client.get(f"{URL}snapshots/{job['job']}/").json()
+    assert (followed["status"], followed["percent"]) == ("succeeded", 100)
+    assert datetime.fromisoformat(followed["as_of"]) == END
+    # and the report answers from it, with the definitions' numbers
+    with customer_table_locked():
+        body = client.get(URL, query).json()
+    assert body["computed_in_background"] is True
+    shanghai = [pk for pk, c in base["customers"].items() if c.city == "Shanghai"]
+    check(body, expected(base, shanghai))
+    # and bad input is named, an unknown job is 404, and integrations do not read reports
+    bad = client.post(f"{URL}snapshots/", {"segment": 10**9}, format="json")
+    assert bad.status_code == 400
+    assert list(bad.json()) == ["segment"]
+    assert client.get(f"{URL}snapshots/{10**9}/").status_code == 404
+    integration = token_client(make_user("integration"))
+    assert integration.post(f"{URL}snapshots/", query, format="json").status_code == 403
 
 
 @pytest.mark.django_db

@@ -25,14 +25,19 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from analytics.customer_base import customer_base
+from analytics.filters import Period
+from analytics.models import CustomerBaseSnapshot
+from analytics.services.customer_base_snapshots import start_customer_base_snapshot
 from campaigns.models import Campaign, Grant
 from campaigns.services.claims import claim_coupon
 from crm.core.databases import DatabaseConfigurationError, EmbeddedServer, programs_for
 from crm.core.replica import REPLICA, report_reads
+from crm.models import Customer
 from segments.models import Segment
 from segments.rules import canonical_rules
 from tests.conftest import make_user, other_connection, token_client
-from tests.factories import CustomerFactory
+from tests.factories import CustomerFactory, OrderFactory
 from tests.segments.api_schema import assert_answer_documented, published_schema
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -215,6 +220,32 @@ def test_a_claim_never_reads_the_replica(replica, campaign):
     assert routed == 1
     assert after_claim == routed
     assert Grant.objects.filter(campaign=campaign, customer__customer_id="P2").count() == 1
+
+
+def test_a_background_computation_reads_the_primary(replica, campaign):
+    # given the orders of a customer base, replayed
+    today = timezone.localdate()
+    period = Period(today.replace(day=1), today)
+    customer = Customer.objects.get(customer_id="P0")
+    OrderFactory(customer=customer, placed_at=timezone.now() - timedelta(hours=1))
+    replayed()
+    with CaptureQueriesContext(connections[REPLICA]) as on_replica:
+        # when a request computes it, it reads the replica
+        on_request = customer_base(period=period, now=timezone.now(), segment=None)
+        requested = len(on_replica.captured_queries)
+        # and when it is computed in the background (the eager task runs at the commit)
+        job = start_customer_base_snapshot(
+            actor=None, period=period, segment=None, now=timezone.now()
+        )
+        background = [query["sql"] for query in on_replica.captured_queries[requested:]]
+    # then the request's orders came from the replica, the background's from the primary
+    assert requested > 0
+    assert not [sql for sql in background if "crm_order" in sql]
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.message
+    snapshot = CustomerBaseSnapshot.objects.get(job=job)
+    assert snapshot.data is not None
+    assert on_request.customers >= 1
 
 
 def test_database_replica_url_adds_a_test_mirror_and_the_router(db):

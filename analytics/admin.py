@@ -1,10 +1,10 @@
-"""Read-only admin of the customer base's monthly facts and background computations: which
-build or computation the page reads, as of when, and its job; they are written by their
-task only."""
+"""Read-only admin of the campaigns' hourly facts and the customer base's monthly facts and
+background computations: which build or computation the pages read, as of when, and its
+job; they are written by their task only."""
 
 from django.contrib import admin
 
-from analytics.models import CustomerBaseFacts, CustomerBaseSnapshot
+from analytics.models import CampaignFacts, CustomerBaseFacts, CustomerBaseSnapshot
 from crm.core.admin import ReadOnlyAdmin
 
 
@@ -20,3 +20,10 @@ class CustomerBaseSnapshotAdmin(ReadOnlyAdmin):
     list_filter = ("segment",)
     list_select_related = ("job", "segment")
     exclude = ("data",)
+
+
+@admin.register(CampaignFacts)
+class CampaignFactsAdmin(ReadOnlyAdmin):
+    list_display = ("campaign", "until", "built_at", "claim_starts_at", "claim_ends_at")
+    list_select_related = ("campaign",)
+    search_fields = ("campaign__code", "campaign__name")

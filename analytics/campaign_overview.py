@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.db.models import QuerySet
 
-from analytics.campaign_measures import Measures, campaign_measures
+from analytics.campaign_measures import Measures, campaign_measures, facts_boundary
 from analytics.filters import Period
 from campaigns.models import Campaign
 from crm.core.replica import reads_replica
@@ -55,6 +55,10 @@ class CampaignOverview:
     rows: list[OverviewRow]
     channels: dict[str, Measures]
     total: Measures
+    # Days before facts_until come from the hourly facts built at facts_built_at (None: none
+    # were read).
+    facts_until: datetime | None = None
+    facts_built_at: datetime | None = None
 
 
 @reads_replica
@@ -68,12 +72,15 @@ def campaign_overview(
     chosen = list(campaigns.prefetch_related("channels"))
     measures = campaign_measures(campaign_ids=[c.pk for c in chosen], as_of=as_of)
     rows = [OverviewRow(c, measures.campaigns[c.pk].total) for c in chosen]
+    facts = [m.facts for m in measures.campaigns.values() if m.facts is not None]
     return CampaignOverview(
         period=period,
         as_of=as_of,
         rows=_sorted(rows, ordering if ordering.lstrip("-") in ORDERINGS else DEFAULT_ORDERING),
         channels=measures.channels,
         total=measures.total,
+        facts_until=min((facts_boundary(f, as_of) for f in facts), default=None),
+        facts_built_at=min((f.built_at for f in facts), default=None),
     )
 
 

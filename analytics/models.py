@@ -168,3 +168,73 @@ class CustomerBaseSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"customer base {self.first_day} to {self.last_day} ({self.job.status})"
+
+
+class CampaignFacts(models.Model):
+    """The last hourly facts build of one campaign (analytics.services.campaign_facts):
+    its CampaignHourFact rows hold what happened in each operator hour before `until`, as
+    the database held it at `built_at`; the reports read them for those hours and the rows
+    themselves after (analytics.campaign_measures)."""
+
+    campaign = models.OneToOneField(
+        "campaigns.Campaign", on_delete=models.CASCADE, related_name="+"
+    )
+    # A start of an operator hour: events before it are in the facts.
+    until = models.DateTimeField()
+    built_at = models.DateTimeField()
+    # The claim window the lift's spend was summed over: facts of another are not used.
+    claim_starts_at = models.DateTimeField()
+    claim_ends_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "campaign facts"
+
+    def __str__(self) -> str:
+        return f"facts of campaign {self.campaign_id} until {self.until:%Y-%m-%d}"
+
+
+class CampaignHourFact(models.Model):
+    """What one hour of the operator's clock added to a campaign's measures, in the
+    channel of a grant or message (channel rows) or the campaign's own (channel NULL:
+    audience, burn, lift).
+
+    Counts are gross: every redemption and coupon issued counts in its hour, and the reader
+    takes back what was reversed or revoked by its moment from the rows themselves (few),
+    so a reversal after the build is never missed. A build writes a row per kind of fact;
+    readers sum by (campaign, channel, hour)."""
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(
+        "crm.Channel", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # The start of an hour in the operator's time zone (whole in any offset, so each fact
+    # falls in one operator day).
+    hour = models.DateTimeField()
+    # The campaign's own: audience members who joined, and of them held out.
+    audience = models.PositiveIntegerField(db_default=0)
+    holdout = models.PositiveIntegerField(db_default=0)
+    # Per channel: off-site messages sent and failed.
+    delivered = models.PositiveIntegerField(db_default=0)
+    delivery_failed = models.PositiveIntegerField(db_default=0)
+    # Per channel: grants made and the coupons they issued.
+    claimed = models.PositiveIntegerField(db_default=0)
+    coupons_issued = models.PositiveIntegerField(db_default=0)
+    # Per channel: redemptions made, their discounts and the order amounts they recorded.
+    redeemed = models.PositiveIntegerField(db_default=0)
+    cost = models.DecimalField(max_digits=18, decimal_places=2, db_default=0)
+    order_amounts = models.DecimalField(max_digits=18, decimal_places=2, db_default=0)
+    # The campaign's own: coupons issued and their face value (the burn).
+    burn_issued = models.PositiveIntegerField(db_default=0)
+    burn_face_value = models.DecimalField(max_digits=18, decimal_places=2, db_default=0)
+    # The campaign's own, for lift: the change of the sum and of the sum of squares of the
+    # audience's per-customer paid GMV in the window, treated and held out.
+    treated_spend = models.DecimalField(max_digits=24, decimal_places=2, db_default=0)
+    treated_spend_squares = models.DecimalField(max_digits=40, decimal_places=4, db_default=0)
+    holdout_spend = models.DecimalField(max_digits=24, decimal_places=2, db_default=0)
+    holdout_spend_squares = models.DecimalField(max_digits=40, decimal_places=4, db_default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["campaign", "hour"], name="campaign_hour_fact_lookup")]
+
+    def __str__(self) -> str:
+        return f"campaign {self.campaign_id} at {self.hour:%Y-%m-%d %H:%M}"

@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.utils import timezone
 
-from analytics.services import customer_base_facts, customer_base_snapshots
+from analytics.services import campaign_facts, customer_base_facts, customer_base_snapshots
 
 
 @shared_task
@@ -23,3 +23,10 @@ def start_customer_base_facts_task() -> int:
 def compute_customer_base_snapshot_task(job_id: int) -> None:
     """Celery entry point for customer_base_snapshots.compute_customer_base_snapshot."""
     customer_base_snapshots.compute_customer_base_snapshot(job_id=job_id, now=timezone.now())
+
+
+@shared_task
+def build_campaign_facts_task() -> str:
+    """Periodic (CELERY_BEAT_SCHEDULE): rebuild the campaigns' hourly facts; returns their
+    end."""
+    return campaign_facts.build_campaign_facts(now=timezone.now()).isoformat()

@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils.timezone import localtime
 
 from campaigns.enums import (
@@ -285,6 +286,8 @@ class AudienceMember(models.Model):
                 fields=["campaign", "customer"], name="audience_member_once_per_campaign"
             ),
         ]
+        # The reports' members who joined since their hourly facts.
+        indexes = [models.Index(fields=["campaign", "joined_at"], name="audience_member_joined")]
 
     def __str__(self) -> str:
         group = "treated" if self.treated else "holdout"
@@ -461,6 +464,12 @@ class Redemption(models.Model):
             models.Index(fields=["order_id"], name="redemption_order_id"),
             # The marketer's redemption list, newest first (campaigns/coupon_lists.py).
             models.Index(fields=["redeemed_at", "id"], name="redemption_redeemed_at"),
+            # The reports take reversed redemptions back from their gross hourly facts.
+            models.Index(
+                fields=["reversed_at"],
+                name="redemption_reversed",
+                condition=Q(reversed_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -604,6 +613,11 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["campaign", "channel", "status"], name="message_campaign_status"),
             models.Index(fields=["customer", "created_at"], name="message_customer_created"),
+            # The reports' messages settled since their hourly facts (a message is sent or
+            # fails once: the other time stays empty).
+            models.Index(
+                F("campaign"), Coalesce("sent_at", "failed_at"), name="message_campaign_settled"
+            ),
             # The sender's look-up of what is due.
             models.Index(
                 fields=["due_at"],

@@ -13,6 +13,12 @@ def start_of_local_day(day: date, time_zone: ZoneInfo | None = None) -> datetime
     return datetime.combine(day, time.min, tzinfo=time_zone or timezone.get_default_timezone())
 
 
+def start_of_local_hour(moment: datetime) -> datetime:
+    """The start of `moment`'s hour on the operator's clock (its minutes may not be UTC's:
+    Asia/Kolkata is +05:30)."""
+    return timezone.localtime(moment).replace(minute=0, second=0, microsecond=0)
+
+
 def add_months(month: date, count: int) -> date:
     """The first day of the month `count` months after (before, when negative) `month`'s."""
     index = month.year * 12 + month.month - 1 + count

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from analytics.services.campaign_facts import build_campaign_facts
 from campaigns.services.claims import claim_coupon
 from campaigns.services.redemptions import OrderLine, redeem_coupon, restore_coupons_on_refund
 from crm.services.imports.runs import ingest_records
@@ -136,7 +137,15 @@ def expected(shop, *, campaign=None, channel=None) -> dict:
     }
 
 
-def test_the_overview_lists_the_period_s_campaigns_with_spec_measures(shop):
+@pytest.mark.parametrize(
+    "facts_built",
+    [None, timedelta(days=-5), timedelta(days=2)],
+    ids=["without-facts", "facts-within-the-period", "facts-past-its-end"],
+)
+def test_the_overview_lists_the_period_s_campaigns_with_spec_measures(shop, facts_built):
+    # given the campaigns' hourly facts built at a moment around the period's end, or none
+    if facts_built is not None:
+        build_campaign_facts(now=PERIOD_END + facts_built)
     client = token_client(make_user("analyst"))
 
     body = client.get(URL, PERIOD).json()

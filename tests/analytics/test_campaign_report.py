@@ -18,6 +18,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 from scipy.stats import t as student_t
 
+from analytics.services.campaign_facts import build_campaign_facts
 from campaigns.models import Campaign, Message
 from campaigns.services import lifecycle
 from campaigns.services.claims import claim_coupon
@@ -69,12 +70,35 @@ def split(campaign, audience):
     return treated, holdout
 
 
-def test_the_report_follows_spec_6_on_a_hand_built_campaign(started, audience, as_of):
+@pytest.mark.parametrize(
+    "facts_built",
+    [
+        None,
+        timedelta(hours=12, minutes=35),
+        timedelta(days=1, hours=11, minutes=5),
+        timedelta(days=6),
+    ],
+    ids=["without-facts", "facts-of-the-first-day", "facts-of-two-days", "facts-past-as-of"],
+)
+def test_the_report_follows_spec_6_on_a_hand_built_campaign(started, audience, as_of, facts_built):
     campaign, other = started
     start = campaign.claim_starts_at
     treated, holdout = split(campaign, audience)
     assert len(holdout) >= 30  # the fixture needs a holdout big enough for lift
     report_as_of = as_of + timedelta(days=2)
+    # A customer who joins the segment after the start: the audience record adds them at
+    # their claim on the second day (a treated one, to claim).
+    late = next(
+        customer
+        for n in range(900, 999)
+        if not held_out(
+            campaign.pk,
+            (customer := CustomerFactory(customer_id=f"R{n}", city="Shanghai")).pk,
+            HOLDOUT_SHARE,
+        )
+    )
+    audience = [*audience, late]
+    treated = [*treated, late]
 
     # Claims: (customer, channel, moment); the third customer claims through both channels.
     claims = [
@@ -84,6 +108,7 @@ def test_the_report_follows_spec_6_on_a_hand_built_campaign(started, audience, a
         (treated[2], "homepage", start + timedelta(days=1, hours=3)),
         (treated[3], "app_push", start + timedelta(hours=4)),
         (treated[4], "app_push", report_as_of + timedelta(hours=1)),  # after as_of
+        (late, "homepage", start + timedelta(days=1, hours=2)),
     ]
     coupons = []
     for n, (customer, channel, moment) in enumerate(claims):
@@ -114,6 +139,8 @@ def test_the_report_follows_spec_6_on_a_hand_built_campaign(started, audience, a
             orders.append((f"F{n}", customer, Decimal("500"), placed, "refunded"))
         if n % 11 == 0:
             orders.append((f"B{n}", customer, Decimal("300"), start - timedelta(days=3), "paid"))
+    # The late member spends before and after joining: the lift counts both.
+    orders.append(("L1", late, Decimal("70.00"), start + timedelta(days=1, hours=6), "paid"))
     # An order placed at the report's very moment counts ("at or before as_of").
     orders.append(("EXACT", treated[6], Decimal("45.00"), report_as_of, "paid"))
     # The redeeming orders: O1 (one coupon), O2 (refunded later), O3 (two coupons, through
@@ -209,7 +236,10 @@ def test_the_report_follows_spec_6_on_a_hand_built_campaign(started, audience, a
         failed_at=start + timedelta(minutes=9),
     )
 
-    # when
+    # when the hourly facts were built (the report reads them for the days before their
+    # end or as_of's day, whichever is first) or not, and the report is asked for
+    if facts_built is not None:
+        build_campaign_facts(now=start + facts_built)
     client = token_client(make_user("analyst"))
     answer = client.get(
         f"/api/v1/campaigns/{campaign.code}/report/", {"as_of": report_as_of.isoformat()}

@@ -28,15 +28,17 @@ A rate or ratio whose denominator is 0 is None.
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db.models import Max
 from scipy.stats import t as student_t
 
 from analytics.models import CampaignFacts, CampaignHourFact
+from campaigns.models import Grant
 from campaigns.operator_time import operator_zone_name
 from crm.core.operator_calendar import start_of_local_hour
-from crm.core.replica import reads_replica, report_cursor, report_database
+from crm.core.replica import one_snapshot, reads_replica, report_cursor, report_database
 
 # SPEC §6: with fewer holdout customers, lift and its interval are not shown.
 MIN_HOLDOUT = 30
@@ -99,7 +101,7 @@ class CampaignMeasures:
     total: Measures
     channels: dict[str, Measures]
     lift: Lift
-    # The hourly facts read (for the days before facts_boundary()), None when none were.
+    # The hourly facts read (for the hours before facts_boundary()), None when none were.
     facts: CampaignFacts | None = None
 
 
@@ -113,8 +115,13 @@ class MeasuresOfCampaigns:
 
 @reads_replica
 def campaign_measures(*, campaign_ids: list[int], as_of: datetime) -> MeasuresOfCampaigns:
-    """SPEC §6's measures of the campaigns `campaign_ids` as of `as_of`."""
-    ids = list(campaign_ids)
+    """SPEC §6's measures of the campaigns `campaign_ids` as of `as_of`, from one snapshot
+    of the database."""
+    with one_snapshot():
+        return _measures(list(campaign_ids), as_of)
+
+
+def _measures(ids: list[int], as_of: datetime) -> MeasuresOfCampaigns:
     facts = usable_facts(ids)
     result = MeasuresOfCampaigns(
         campaigns={
@@ -156,6 +163,14 @@ def campaign_measures(*, campaign_ids: list[int], as_of: datetime) -> MeasuresOf
                 total.coupons_issued += coupons
             for pk, code, redeemed, cost, amounts in _redemptions(cursor, params):
                 gross[pk, code] = (redeemed, cost, amounts)
+            if since is not None:
+                built_at = min(facts[pk].built_at for pk in group)
+                changed = _orders_changed(cursor, params, built_at)
+                for pk, treated, spent, squares in _spend(
+                    cursor, {**params, "ids": [pk for pk in group if pk in changed]}, every=True
+                ):
+                    spend[pk][treated] = (spent, squares)
+                params = {**params, "ids": [pk for pk in group if pk not in changed]}
             for pk, treated, spent, squares in _spend(cursor, params):
                 spend[pk][treated] = (spent, squares)
         corrections = {
@@ -189,8 +204,9 @@ def campaign_measures(*, campaign_ids: list[int], as_of: datetime) -> MeasuresOf
 
 def usable_facts(ids: list[int]) -> dict[int, CampaignFacts]:
     """The campaigns' hourly facts the reports can read: built over the claim window the
-    campaign has now (the lift's spend is summed over it)."""
-    return {
+    campaign has now (the lift's spend is summed over it), and before none of its push
+    grants moved to another channel (the facts hold the old one)."""
+    facts = {
         facts.campaign_id: facts
         for facts in CampaignFacts.objects.using(report_database())
         .filter(campaign_id__in=ids)
@@ -198,6 +214,37 @@ def usable_facts(ids: list[int]) -> dict[int, CampaignFacts]:
         if (facts.claim_starts_at, facts.claim_ends_at)
         == (facts.campaign.claim_starts_at, facts.campaign.claim_ends_at)
     }
+    if not facts:
+        return facts
+    moved = dict(
+        Grant.objects.using(report_database())
+        .filter(campaign_id__in=facts, attributed_at__isnull=False)
+        .values_list("campaign_id")
+        .annotate(last=Max("attributed_at"))
+    )
+    return {
+        pk: facts
+        for pk, facts in facts.items()
+        if pk not in moved or moved[pk] < facts.built_at - CHANGES_MARGIN
+    }
+
+
+def _orders_changed(cursor, params, built_at: datetime) -> set[int]:
+    """The campaigns whose lift the facts cannot give: an audience member's order in the
+    window before `since` was written after the build (a refund, an order imported with an
+    old date), so the facts' sums hold what it was."""
+    cursor.execute(
+        """
+        SELECT DISTINCT a.campaign_id FROM crm_order o
+        JOIN campaigns_audiencemember a ON a.customer_id = o.customer_id
+        JOIN campaigns_campaign c ON c.id = a.campaign_id
+        WHERE a.campaign_id = ANY(%(ids)s) AND o.updated_at >= %(changed_since)s
+          AND o.placed_at < %(since)s
+          AND o.placed_at >= c.claim_starts_at AND o.placed_at < c.claim_ends_at
+        """,
+        {**params, "changed_since": built_at - CHANGES_MARGIN},
+    )
+    return {pk for (pk,) in cursor.fetchall()}
 
 
 def facts_boundary(facts: CampaignFacts | None, as_of: datetime) -> datetime | None:
@@ -264,6 +311,10 @@ def _channel_codes(ids: list[int]) -> dict[int, list[str]]:
 FACT_HOURS = "hour < %(since)s::timestamptz"
 SINCE = "coalesce(%(since)s::timestamptz, '-infinity')"
 FACTS_TABLE = CampaignHourFact._meta.db_table
+# A write is stamped with its clock before its transaction commits (an import's batch, a
+# push's chunk), so one stamped shortly before a build may still be missing from it: such
+# writes count as made after the build.
+CHANGES_MARGIN = timedelta(minutes=10)
 
 
 def _audience(cursor, params):
@@ -401,14 +452,16 @@ def _special_orders(cursor, ids, as_of):
     return cursor.fetchall()
 
 
-def _spend(cursor, params):
+def _spend(cursor, params, *, every: bool = False):
     """Lift's sums over each campaign's audience by as_of, treated and held out: of each
     member's paid GMV from its window's start, before its end, at or before as_of, and of
     its square. Without facts, every member's whole. With them, the facts hold the sums for
     the hours before `since`; after it, a member who joined since counts whole, and one
     who spent since changes from what it had spent before `since` (looked up by customer:
-    they are the hour's buyers, not the audience)."""
-    if params["since"] is None:
+    they are the hour's buyers, not the audience). `every`: every member's whole."""
+    if not params["ids"]:
+        return []
+    if every or params["since"] is None:
         cursor.execute(_SPEND_OF_EVERY_MEMBER, params)
     else:
         cursor.execute(_SPEND_SINCE, params)

@@ -55,8 +55,8 @@ class CampaignOverview:
     rows: list[OverviewRow]
     channels: dict[str, Measures]
     total: Measures
-    # Days before facts_until come from the hourly facts built at facts_built_at (None: none
-    # were read).
+    # Activity before facts_until comes from the hourly facts built at facts_built_at (None:
+    # none were read).
     facts_until: datetime | None = None
     facts_built_at: datetime | None = None
 

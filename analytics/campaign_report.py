@@ -18,7 +18,7 @@ from analytics.campaign_measures import (
 from analytics.models import CampaignFacts
 from campaigns.models import Campaign
 from campaigns.operator_time import operator_zone_name
-from crm.core.replica import reads_replica, report_cursor
+from crm.core.replica import one_snapshot, reads_replica, report_cursor
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,13 @@ class CampaignReport:
 
 @reads_replica
 def campaign_report(*, campaign: Campaign, as_of: datetime) -> CampaignReport:
-    """The report of `campaign` as of `as_of` (SPEC §6)."""
+    """The report of `campaign` as of `as_of` (SPEC §6), from one snapshot of the
+    database."""
+    with one_snapshot():
+        return _report(campaign, as_of)
+
+
+def _report(campaign: Campaign, as_of: datetime) -> CampaignReport:
     measures = campaign_measures(campaign_ids=[campaign.pk], as_of=as_of).campaigns[campaign.pk]
     params = {
         "campaign": campaign.pk,

@@ -192,6 +192,31 @@ def customer_base(
     )
 
 
+@dataclass(frozen=True)
+class CustomerBaseOnPage:
+    """What the page shows for a period and segment: the customer base; or its background
+    computation under way, when nothing is computed here meanwhile; or why computing it
+    here was stopped."""
+
+    base: CustomerBase | None = None
+    computing: Job | None = None
+    timed_out: CustomerBaseTimedOut | None = None
+
+
+def customer_base_for_page(
+    *, period: Period, segment: Segment | None, now: datetime
+) -> CustomerBaseOnPage:
+    """The customer base the page shows (customer_base, unless a background computation of
+    the same is under way); RuleError when the segment's rules no longer work."""
+    computing = snapshot_in_progress(period=period, segment=segment, now=now)
+    if computing is not None:
+        return CustomerBaseOnPage(computing=computing)
+    try:
+        return CustomerBaseOnPage(base=customer_base(period=period, now=now, segment=segment))
+    except CustomerBaseTimedOut as stopped:
+        return CustomerBaseOnPage(timed_out=stopped)
+
+
 def snapshot_in_progress(*, period: Period, segment: Segment | None, now: datetime) -> Job | None:
     """The unfinished background computation of this period and segment, if any (one
     asked for over LOST_AFTER ago lost its worker and does not count)."""

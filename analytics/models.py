@@ -8,6 +8,7 @@ build's `as_of`; a period runs from one month's start to a later month's start o
 """
 
 from django.db import models
+from django.utils.timezone import localtime
 
 from crm.core.models import Job
 from crm.enums import LifecycleStage
@@ -190,7 +191,7 @@ class CampaignFacts(models.Model):
         verbose_name_plural = "campaign facts"
 
     def __str__(self) -> str:
-        return f"facts of campaign {self.campaign_id} until {self.until:%Y-%m-%d}"
+        return f"facts of campaign {self.campaign_id} until {localtime(self.until):%Y-%m-%d %H:%M}"
 
 
 class CampaignHourFact(models.Model):
@@ -237,4 +238,4 @@ class CampaignHourFact(models.Model):
         indexes = [models.Index(fields=["campaign", "hour"], name="campaign_hour_fact_lookup")]
 
     def __str__(self) -> str:
-        return f"campaign {self.campaign_id} at {self.hour:%Y-%m-%d %H:%M}"
+        return f"campaign {self.campaign_id} at {localtime(self.hour):%Y-%m-%d %H:%M}"

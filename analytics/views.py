@@ -19,14 +19,12 @@ from analytics.charts import STAGE_LABELS
 from analytics.customer_base import (
     SEGMENTS_SHOWN,
     CustomerBase,
-    customer_base,
+    customer_base_for_page,
     facts_jobs,
     latest_facts_job,
-    snapshot_in_progress,
     snapshot_jobs,
     snapshot_query,
 )
-from analytics.exceptions import CustomerBaseTimedOut
 from analytics.filters import CustomerBaseForm, overview_filterset
 from analytics.live_monitor import MINUTES, live_monitor
 from analytics.services.customer_base_facts import start_customer_base_facts
@@ -270,18 +268,18 @@ def _customer_base_or_errors(data) -> CustomerBaseAnswer:
     form = answer.form
     if not form.is_valid():
         return answer
-    segment = form.cleaned_data.get("segment")
-    now = timezone.now()
-    answer.computing = snapshot_in_progress(period=form.period, segment=segment, now=now)
-    if answer.computing is not None:
-        form.add_error(None, "This customer base is being computed in the background.")
-        return answer
     try:
-        answer.base = customer_base(period=form.period, now=now, segment=segment)
+        shown = customer_base_for_page(
+            period=form.period, segment=form.cleaned_data.get("segment"), now=timezone.now()
+        )
     except RuleError as error:
         form.add_error("segment", f"This segment's rules no longer work: {error}")
-    except CustomerBaseTimedOut as stopped:
-        form.add_error(None, stopped.detail)
+        return answer
+    answer.base, answer.computing = shown.base, shown.computing
+    if shown.computing is not None:
+        form.add_error(None, "This customer base is being computed in the background.")
+    if shown.timed_out is not None:
+        form.add_error(None, shown.timed_out.detail)
         answer.timed_out = True
     return answer
 

@@ -251,6 +251,9 @@ class Grant(models.Model):
     granted_at = models.DateTimeField()
     coupon_count = models.PositiveIntegerField()
     cost = models.DecimalField(max_digits=14, decimal_places=2)
+    # When a push grant last moved to the channel whose message was sent first (SPEC §4):
+    # the reports' hourly facts of its campaign built before then hold the old channel.
+    attributed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -258,7 +261,14 @@ class Grant(models.Model):
                 fields=["campaign", "idempotency_key"], name="grant_idempotency_key_unique"
             ),
         ]
-        indexes = [models.Index(fields=["campaign", "granted_at"])]
+        indexes = [
+            models.Index(fields=["campaign", "granted_at"]),
+            models.Index(
+                fields=["attributed_at"],
+                name="grant_attributed",
+                condition=Q(attributed_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         # The operator's local time, as every page shows moments (the admin lists grants).

@@ -203,7 +203,10 @@ class CustomerBaseSnapshotsView(APIView):
         },
     )
     def post(self, request):
-        form = CustomerBaseForm(request.data)
+        # The body's types first (JSON may hold anything), then the page's own rules.
+        body = CustomerBaseSnapshotRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        form = CustomerBaseForm({name: str(value) for name, value in body.validated_data.items()})
         if not form.is_valid():
             raise ValidationError(form.errors)
         job = start_customer_base_snapshot(
@@ -212,8 +215,7 @@ class CustomerBaseSnapshotsView(APIView):
             segment=form.cleaned_data.get("segment"),
             now=timezone.now(),
         )
-        snapshot = snapshots().get(job=job)
-        return Response(CustomerBaseSnapshotSerializer(snapshot).data, status=202)
+        return Response(CustomerBaseSnapshotSerializer(job.customerbasesnapshot).data, status=202)
 
 
 class CustomerBaseSnapshotView(APIView):

@@ -114,7 +114,10 @@ _INSERTS = {
 
 def build_campaign_facts(*, now: datetime) -> datetime:
     """Replace every campaign's hourly facts with what the database holds of the hours
-    before `now`'s; returns that hour's start (the facts' `until`)."""
+    before `now`'s, in one transaction (readers see the previous build until it commits;
+    a second build waits for the first, then replaces it); returns that hour's start (the
+    facts' `until`). Beat runs it 20 minutes past the hour, so writes stamped before the
+    hour have committed."""
     until = start_of_local_hour(now)
     params = {"until": until, "zone": operator_zone_name()}
     with transaction.atomic(), connection.cursor() as cursor:

@@ -66,6 +66,7 @@ def send_due_messages(
                 attribute_push_grants(
                     campaign_id=campaign_id,
                     customer_pks=[m.customer_id for m in chunk if m.campaign_id == campaign_id],
+                    now=now,
                 )
         if len(chunk) < SEND_CHUNK:
             return sent
@@ -112,10 +113,11 @@ def _coupon_codes(messages: list[Message]) -> dict[tuple[int, int], tuple[str, .
     return {pair: tuple(found) for pair, found in codes.items()}
 
 
-def attribute_push_grants(*, campaign_id: int, customer_pks: list[int]) -> None:
+def attribute_push_grants(*, campaign_id: int, customer_pks: list[int], now: datetime) -> None:
     """SPEC §4: a push grant belongs to the first of the campaign's channels (in the
     campaign's order) through which a message to the customer was sent; with none sent, to
-    the campaign's first channel. The grant and its ledger rows move together."""
+    the campaign's first channel. The grant and its ledger rows move together, and the
+    grant records when (its campaign's hourly facts built before then are not read)."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -132,7 +134,7 @@ def attribute_push_grants(*, campaign_id: int, customer_pks: list[int]) -> None:
                 WHERE g.campaign_id = %s AND g.customer_id = ANY(%s)
                   AND g.trigger = 'scheduled_push'
             ), moved AS (
-                UPDATE campaigns_grant g SET channel_id = owner.channel_id
+                UPDATE campaigns_grant g SET channel_id = owner.channel_id, attributed_at = %s
                 FROM owner WHERE g.id = owner.grant_id AND g.channel_id <> owner.channel_id
                 RETURNING g.id, g.channel_id
             )
@@ -141,5 +143,5 @@ def attribute_push_grants(*, campaign_id: int, customer_pks: list[int]) -> None:
                        JOIN crm_channel ch ON ch.id = moved.channel_id
             WHERE e.coupon_id = c.id AND e.kind = 'grant'
             """,
-            [campaign_id, customer_pks],
+            [campaign_id, customer_pks, now],
         )

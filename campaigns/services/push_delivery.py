@@ -168,7 +168,7 @@ def deliver_batch(*, batch_id: int, now: datetime, worker: str = "") -> str:
     if pending:
         request_partner_codes(now=now, coupon_ids=pending)
     send_due_messages(now=now, run_id=run_id, customer_pks=granted)
-    attribute_push_grants(campaign_id=campaign_id, customer_pks=granted)
+    attribute_push_grants(campaign_id=campaign_id, customer_pks=granted, now=now)
     _finish_if_complete(run_id, now=now)
     return "done"
 

@@ -16,7 +16,8 @@ def start_of_local_day(day: date, time_zone: ZoneInfo | None = None) -> datetime
 def start_of_local_hour(moment: datetime) -> datetime:
     """The start of `moment`'s hour on the operator's clock (its minutes may not be UTC's:
     Asia/Kolkata is +05:30)."""
-    return timezone.localtime(moment).replace(minute=0, second=0, microsecond=0)
+    local = timezone.localtime(moment, timezone.get_default_timezone())
+    return local.replace(minute=0, second=0, microsecond=0)
 
 
 def add_months(month: date, count: int) -> date:

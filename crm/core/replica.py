@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import wraps
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from rest_framework import status
 
 from crm.core.api import DomainRefusal
@@ -90,6 +90,22 @@ def report_reads() -> Iterator[None]:
         raise ReplicaConflict from error
     finally:
         _reading_reports.reset(token)
+
+
+@contextmanager
+def one_snapshot() -> Iterator[None]:
+    """Within: a report's statements read one snapshot of the database they read (a
+    REPEATABLE READ, READ ONLY transaction; a hot standby takes it too), so numbers one
+    statement counts and another corrects cannot miss a row committed between them. Inside
+    a transaction already (a caller's, a test's), its own isolation stays."""
+    alias = report_database()
+    if connections[alias].in_atomic_block:
+        yield
+        return
+    with transaction.atomic(using=alias):
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 @contextmanager

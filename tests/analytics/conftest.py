@@ -21,7 +21,9 @@ from tests.campaigns.conftest import (  # noqa: F401 - fixtures, found by name
     lenient_harassment_rules,
     make_campaign,
     make_template,
+    push_campaign,
     shanghai,
+    wechat,
 )
 from tests.factories import CustomerFactory
 

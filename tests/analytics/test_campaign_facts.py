@@ -7,7 +7,7 @@ tests/analytics/test_campaign_report.py and test_campaign_overview.py run their 
 fixtures with facts built at several moments as well."""
 
 import statistics
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,12 +16,14 @@ from rest_framework.test import APIClient
 
 from analytics.models import CampaignFacts, CampaignHourFact
 from analytics.services.campaign_facts import build_campaign_facts
+from campaigns.models import Grant
 from campaigns.services import lifecycle
 from campaigns.services.claims import claim_coupon
+from campaigns.services.push_delivery import sweep_pushes
 from campaigns.services.redemptions import redeem_coupon, restore_coupons_on_refund
 from crm.services.imports.runs import ingest_records
 from tests.analytics.test_campaign_report import HOLDOUT_SHARE, NUTS, SHANGHAI, money
-from tests.campaigns.pushing import held_out
+from tests.campaigns.pushing import held_out, start
 from tests.conftest import make_user, token_client
 from tests.factories import CustomerFactory
 
@@ -100,7 +102,9 @@ def redeem(coupon, customer, order_id, amount, moment):
     ).redemption
 
 
-def test_what_happens_after_a_build_counts_and_a_reversal_takes_back_a_counted_one(campaign, as_of):
+def test_what_happens_after_a_build_counts_and_a_refund_takes_back_what_the_facts_counted(
+    campaign, as_of
+):
     campaign, treated, holdout = campaign
     start = campaign.claim_starts_at
     # given a first day: two claims, O1 redeeming one, O2 redeeming the other and a spend
@@ -122,8 +126,8 @@ def test_what_happens_after_a_build_counts_and_a_reversal_takes_back_a_counted_o
     assert until == next_morning
     assert CampaignHourFact.objects.filter(campaign=campaign, redeemed__gt=0).exists()
 
-    # when the next day brings a claim and its redemption, spends of a member the facts
-    # hold and of one they do not, and O1's refund
+    # when the next day brings a claim and its redemption, and spends of members the facts
+    # hold (holdout[0] spent before too) and of one they do not
     later = claim(campaign, treated[2], "app_push", next_morning + timedelta(hours=1), "k2")
     new_orders = [
         ("O3", treated[2], Decimal("50.00"), next_morning + timedelta(hours=2), "paid"),
@@ -132,15 +136,26 @@ def test_what_happens_after_a_build_counts_and_a_reversal_takes_back_a_counted_o
     ]
     import_orders(new_orders, now=next_morning + timedelta(hours=3))
     redeem(later, treated[2], "O3", Decimal("50.00"), next_morning + timedelta(hours=2))
+    report_as_of = next_morning + timedelta(hours=5)
+    reader = make_user("analyst")
+    analyst = token_client(reader)
+    url = f"/api/v1/campaigns/{campaign.code}/report/"
+    before_refund = analyst.get(url, {"as_of": report_as_of.isoformat()}).json()["total"]
+
+    # then the lift adds what they spent since to what the facts hold
+    everything = [*orders, *new_orders]
+    end = campaign.claim_ends_at
+    assert before_refund["lift"] == pytest.approx(
+        lift_of(everything, treated, holdout, start, end, report_as_of), rel=1e-12
+    )
+    assert (before_refund["redeemed"], before_refund["gmv"]) == (3, money(190))
+
+    # when O1, which the facts counted, is refunded and its redemption reversed
     import_orders(
         [("O1", treated[0], Decimal("80.00"), start + timedelta(hours=3), "refunded")],
         now=next_morning + timedelta(hours=4),
     )
     restore_coupons_on_refund(order_id="O1", now=next_morning + timedelta(hours=4))
-    report_as_of = next_morning + timedelta(hours=5)
-    reader = make_user("analyst")
-    analyst = token_client(reader)
-    url = f"/api/v1/campaigns/{campaign.code}/report/"
     body = analyst.get(url, {"as_of": report_as_of.isoformat()}).json()
 
     # then the redemptions are exact: O2 and O3 live, O1 reversed after the build
@@ -158,13 +173,13 @@ def test_what_happens_after_a_build_counts_and_a_reversal_takes_back_a_counted_o
         {"date": days[1], "claimed": 1, "redeemed": 1},
     ]
     assert body["burn"]["issued"] == 3
-    # and the lift counts O1 as the facts saw it, paid, until the next build
-    everything = [*orders, *new_orders]
-    end = campaign.claim_ends_at
+    # and so is the lift: an order the facts counted changed since their build, so the
+    # campaign's spend is read from the rows
+    refunded = [*orders[1:], *new_orders]
     assert total["lift"] == pytest.approx(
-        lift_of(everything, treated, holdout, start, end, report_as_of), rel=1e-12
+        lift_of(refunded, treated, holdout, start, end, report_as_of), rel=1e-12
     )
-    # and the page says which days came from the facts
+    # and the page says up to when the facts were read, and when they were built
     browser = APIClient()
     browser.force_login(reader)
     html = browser.get(reverse("campaign-report-panel", args=[campaign.code])).content.decode()
@@ -173,10 +188,9 @@ def test_what_happens_after_a_build_counts_and_a_reversal_takes_back_a_counted_o
         f"built {next_morning.astimezone(SHANGHAI):%Y-%m-%d} 10:20"
     ) in html
 
-    # when the facts are built again, O1 is refunded in them too
+    # when the facts are built again, O1 is refunded in them, and they give the same
     build_campaign_facts(now=report_as_of)
     again = analyst.get(url, {"as_of": report_as_of.isoformat()}).json()["total"]
-    refunded = [*orders[1:], *new_orders]
     assert again["lift"] == pytest.approx(
         lift_of(refunded, treated, holdout, start, end, report_as_of), rel=1e-12
     )
@@ -210,3 +224,40 @@ def test_facts_of_another_claim_window_are_not_read(campaign, as_of):
         rel=1e-12,
     )
     assert CampaignFacts.objects.get(campaign=campaign).claim_starts_at == start
+
+
+def test_a_push_grant_moved_to_another_channel_after_a_build_counts_in_its_new_one(
+    push_campaign, app_push, marketer, django_capture_on_commit_callbacks
+):
+    # given quiet hours on app_push and a push at 22:30: the app push waits for 08:00, so
+    # the grant belongs to WeChat, whose message went at once
+    app_push.quiet_hours_start, app_push.quiet_hours_end = time(22), time(8)
+    app_push.save()
+    CustomerFactory(customer_id="Q1", consent={"app_push": True, "wechat_oa": True})
+    now = datetime(2026, 7, 1, 22, 30, tzinfo=SHANGHAI)
+    campaign = push_campaign(
+        claim_starts_at=now + timedelta(hours=1), claim_ends_at=now + timedelta(days=3)
+    )
+    start(campaign, marketer, now, django_capture_on_commit_callbacks)
+    grant = Grant.objects.select_related("channel").get(campaign=campaign)
+    assert grant.channel.code == "wechat_oa"
+    # and the facts built at 23:20, holding the grant under WeChat
+    build_campaign_facts(now=now + timedelta(minutes=50))
+
+    # when the app push goes at 08:00, which moves the grant to app_push (the campaign's
+    # first channel that reached the customer)
+    sweep_pushes(now=datetime(2026, 7, 2, 8, 0, tzinfo=SHANGHAI))
+    grant.refresh_from_db()
+    assert grant.channel_id == app_push.pk
+    body = (
+        token_client(make_user("analyst"))
+        .get(
+            f"/api/v1/campaigns/{campaign.code}/report/",
+            {"as_of": datetime(2026, 7, 2, 9, 0, tzinfo=SHANGHAI).isoformat()},
+        )
+        .json()
+    )
+
+    # then the report counts the grant in its new channel, not in the facts' old one
+    claimed = {row["channel"]: (row["claimed"], row["delivered"]) for row in body["channels"]}
+    assert claimed == {"app_push": (1, 1), "wechat_oa": (0, 1)}

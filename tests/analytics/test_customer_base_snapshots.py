@@ -119,6 +119,10 @@ def test_the_api_computes_in_the_background_what_it_refused_as_too_slow(base, sh
     bad = client.post(f"{URL}snapshots/", {"segment": 10**9}, format="json")
     assert bad.status_code == 400
     assert list(bad.json()) == ["segment"]
+    not_a_day = client.post(f"{URL}snapshots/", {"last_day": [None, None]}, format="json")
+    assert not_a_day.status_code == 400
+    assert list(not_a_day.json()) == ["last_day"]
+    assert client.post(f"{URL}snapshots/", [1, 2], format="json").status_code == 400
     assert client.get(f"{URL}snapshots/{10**9}/").status_code == 404
     integration = token_client(make_user("integration"))
     assert integration.post(f"{URL}snapshots/", query, format="json").status_code == 403

@@ -60,7 +60,7 @@ class Command(BaseCommand):
             now=timezone.now(), opening_in=timedelta(minutes=opening_in)
         )
         self.stdout.write(summary.describe())
-        # The campaign reports read them for the days before today (here at once: the
+        # The campaign reports read them for the hours before this one (here at once: the
         # demo's data is small; beat rebuilds them every hour).
         build_campaign_facts(now=timezone.now())
         # The customer base page reads them; the worker builds them once it starts.

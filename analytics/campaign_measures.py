@@ -145,33 +145,16 @@ def _measures(ids: list[int], as_of: datetime) -> MeasuresOfCampaigns:
         for since, group in _by_boundary(ids, facts, as_of).items():
             params = {"ids": group, "as_of": as_of, "since": since, "zone": operator_zone_name()}
             for pk, audience, holdout in _audience(cursor, params):
-                row = result.campaigns[pk].total
-                row.audience, row.holdout = audience, holdout
-                total.audience += audience
-                total.holdout += holdout
+                _add((result.campaigns[pk].total, total), audience=audience, holdout=holdout)
             for pk, code, delivered, failed in _messages(cursor, params):
-                for row in (_channel(result, pk, code), rollup[code], result.campaigns[pk].total):
-                    row.delivered += delivered
-                    row.delivery_failed += failed
-                total.delivered += delivered
-                total.delivery_failed += failed
+                rows = (_channel(result, pk, code), rollup[code], result.campaigns[pk].total, total)
+                _add(rows, delivered=delivered, delivery_failed=failed)
             for pk, code, claimed, coupons in _grants(cursor, params):
-                for row in (_channel(result, pk, code), rollup[code], result.campaigns[pk].total):
-                    row.claimed += claimed
-                    row.coupons_issued += coupons
-                total.claimed += claimed
-                total.coupons_issued += coupons
+                rows = (_channel(result, pk, code), rollup[code], result.campaigns[pk].total, total)
+                _add(rows, claimed=claimed, coupons_issued=coupons)
             for pk, code, redeemed, cost, amounts in _redemptions(cursor, params):
                 gross[pk, code] = (redeemed, cost, amounts)
-            if since is not None:
-                built_at = min(facts[pk].built_at for pk in group)
-                changed = _orders_changed(cursor, params, built_at)
-                for pk, treated, spent, squares in _spend(
-                    cursor, {**params, "ids": [pk for pk in group if pk in changed]}, every=True
-                ):
-                    spend[pk][treated] = (spent, squares)
-                params = {**params, "ids": [pk for pk in group if pk not in changed]}
-            for pk, treated, spent, squares in _spend(cursor, params):
+            for pk, treated, spent, squares in _spend(cursor, params, facts):
                 spend[pk][treated] = (spent, squares)
         corrections = {
             (level, pk, code): values
@@ -263,21 +246,22 @@ def _by_boundary(ids, facts, as_of) -> dict[datetime | None, list[int]]:
     return groups
 
 
+def _add(rows, **counts) -> None:
+    """Add `counts` to the measures of each of `rows`."""
+    for row in rows:
+        for name, value in counts.items():
+            setattr(row, name, getattr(row, name) + value)
+
+
 def _add_redemptions(row: Measures, gross) -> None:
     """Add gross redemptions to `row`: one order per redemption, with its amount."""
     redeemed, cost, amounts = gross
-    row.redeemed += redeemed
-    row.cost += cost
-    row.gmv += amounts
-    row.orders += redeemed
+    _add([row], redeemed=redeemed, cost=cost, gmv=amounts, orders=redeemed)
 
 
 def _correct(row: Measures, correction) -> None:
     redeemed, cost, gmv, orders = correction
-    row.redeemed += redeemed
-    row.cost += cost
-    row.gmv += gmv
-    row.orders += orders
+    _add([row], redeemed=redeemed, cost=cost, gmv=gmv, orders=orders)
 
 
 def _channel(result: MeasuresOfCampaigns, pk: int, code: str) -> Measures:
@@ -452,20 +436,28 @@ def _special_orders(cursor, ids, as_of):
     return cursor.fetchall()
 
 
-def _spend(cursor, params, *, every: bool = False):
+def _spend(cursor, params, facts: dict[int, CampaignFacts]):
     """Lift's sums over each campaign's audience by as_of, treated and held out: of each
     member's paid GMV from its window's start, before its end, at or before as_of, and of
-    its square. Without facts, every member's whole. With them, the facts hold the sums for
-    the hours before `since`; after it, a member who joined since counts whole, and one
-    who spent since changes from what it had spent before `since` (looked up by customer:
-    they are the hour's buyers, not the audience). `every`: every member's whole."""
-    if not params["ids"]:
-        return []
-    if every or params["since"] is None:
-        cursor.execute(_SPEND_OF_EVERY_MEMBER, params)
-    else:
-        cursor.execute(_SPEND_SINCE, params)
-    return cursor.fetchall()
+    its square. With facts, they hold the sums for the hours before `since`; after it, a
+    member who joined since counts whole, and one who spent since changes from what it had
+    spent before `since` (looked up by customer: they are the hour's buyers, not the
+    audience). Without facts, or when an order they counted changed since their build,
+    every member's whole."""
+    ids = params["ids"]
+    whole = ids
+    if params["since"] is not None:
+        changed = _orders_changed(cursor, params, min(facts[pk].built_at for pk in ids))
+        whole = [pk for pk in ids if pk in changed]
+    rows = []
+    if whole:
+        cursor.execute(_SPEND_OF_EVERY_MEMBER, {**params, "ids": whole})
+        rows += cursor.fetchall()
+    if len(whole) < len(ids):
+        since_facts = [pk for pk in ids if pk not in whole]
+        cursor.execute(_SPEND_SINCE, {**params, "ids": since_facts})
+        rows += cursor.fetchall()
+    return rows
 
 
 # Orders are summed per customer once per distinct window, then joined to the audience:

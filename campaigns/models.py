@@ -597,7 +597,10 @@ class Message(models.Model):
     customer = models.ForeignKey(
         Customer, on_delete=models.PROTECT, related_name="messages", db_index=False
     )
-    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+")
+    # Indexed by (customer, channel, due_at) below: an index on the channel alone was
+    # picked for the daily cap's count with the push's messages not yet in the statistics,
+    # and read every message of the channel for each customer (1.6 ms each, 0.8 s a batch).
+    channel = models.ForeignKey(Channel, on_delete=models.PROTECT, related_name="+", db_index=False)
     status = models.CharField(max_length=10, choices=MessageStatus.choices)
     reason = models.CharField(max_length=20, choices=MessageReason.choices, blank=True)
     created_at = models.DateTimeField()
@@ -623,6 +626,8 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["campaign", "channel", "status"], name="message_campaign_status"),
             models.Index(fields=["customer", "created_at"], name="message_customer_created"),
+            # The daily cap's count and the attribution's first sent channel, per customer.
+            models.Index(fields=["customer", "channel", "due_at"], name="message_customer_channel"),
             # The reports' messages settled since their hourly facts (a message is sent or
             # fails once: the other time stays empty).
             models.Index(

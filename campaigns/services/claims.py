@@ -272,8 +272,8 @@ def claim_batch(
 ) -> list[BatchClaim]:
     """The claims of `customers` (customer_ids, in this order) on campaign `campaign`, each
     with its idempotency key, in one statement: the batch entry of the same engine as
-    claim_coupon (campaigns_claim_batch calls campaigns_claim_coupon per customer), so every
-    customer is decided exactly as a single claim would decide it. Run it inside the
+    claim_coupon (campaigns_claim_coupon is campaigns_claim_batch of one claim), so every
+    customer is decided exactly as the same claims made one by one. Run it inside the
     caller's transaction: the batch commits or rolls back as a whole."""
     today = timezone.localdate(now, timezone.get_default_timezone())
     fingerprints = [_fingerprint(campaign, customer, channel, trigger) for customer in customers]
@@ -295,11 +295,12 @@ def claim_batch(
             cursor.execute(
                 f"""
                 WITH members AS ({members_sql})
-                SELECT * FROM campaigns_claim_batch(
+                SELECT a.customer, a.outcome, a.reason, a.grant_id, a.customer_pk
+                FROM campaigns_claim_batch(
                     %s, %s::text[], %s::text[], %s::text[],
                     ARRAY(SELECT t.c IN (SELECT m.customer_id FROM members m)
                           FROM unnest(%s::text[]) WITH ORDINALITY AS t (c, n) ORDER BY t.n),
-                    %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                    %s, %s, %s, %s, %s, %s, %s, %s, %s) AS a
                 """,
                 [
                     *members_params,

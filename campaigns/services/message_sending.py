@@ -59,13 +59,11 @@ def send_due_messages(
                     coupons.get((message.campaign_id, message.customer_id), ()),
                     now=now,
                 )
-            Message.objects.bulk_update(
-                chunk, ["status", "sent_at", "failed_at", "attempts", "last_error"]
-            )
-            for campaign_id in {message.campaign_id for message in chunk}:
+            _record_outcomes(chunk)
+            for run in {message.run_id for message in chunk} - {None}:
                 attribute_push_grants(
-                    campaign_id=campaign_id,
-                    customer_pks=[m.customer_id for m in chunk if m.campaign_id == campaign_id],
+                    run_id=run,
+                    customer_pks=[m.customer_id for m in chunk if m.run_id == run],
                     now=now,
                 )
         if len(chunk) < SEND_CHUNK:
@@ -97,6 +95,31 @@ def _send(message: Message, backend, coupons: tuple[str, ...], *, now: datetime)
     return 1
 
 
+def _record_outcomes(chunk: list[Message]) -> None:
+    """The chunk's outcomes in one statement (bulk_update's CASE per column compiled for
+    1.6 s of Python a 1,000-customer batch)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE campaigns_message m
+            SET status = o.status, sent_at = o.sent_at, failed_at = o.failed_at,
+                attempts = o.attempts, last_error = o.last_error
+            FROM unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::timestamptz[],
+                        %s::smallint[], %s::text[])
+                 AS o (id, status, sent_at, failed_at, attempts, last_error)
+            WHERE m.id = o.id
+            """,
+            [
+                [m.pk for m in chunk],
+                [m.status for m in chunk],
+                [m.sent_at for m in chunk],
+                [m.failed_at for m in chunk],
+                [m.attempts for m in chunk],
+                [m.last_error for m in chunk],
+            ],
+        )
+
+
 def _coupon_codes(messages: list[Message]) -> dict[tuple[int, int], tuple[str, ...]]:
     pairs = {(m.campaign_id, m.customer_id) for m in messages}
     codes: dict[tuple[int, int], list[str]] = {}
@@ -113,29 +136,47 @@ def _coupon_codes(messages: list[Message]) -> dict[tuple[int, int], tuple[str, .
     return {pair: tuple(found) for pair, found in codes.items()}
 
 
-def attribute_push_grants(*, campaign_id: int, customer_pks: list[int], now: datetime) -> None:
+def attribute_push_grants(*, run_id: int, customer_pks: list[int], now: datetime) -> None:
     """SPEC §4: a push grant belongs to the first of the campaign's channels (in the
     campaign's order) through which a message to the customer was sent; with none sent, to
     the campaign's first channel. The grant and its ledger rows move together, and the
-    grant records when (its campaign's hourly facts built before then are not read)."""
+    grant records when (its campaign's hourly facts built before then are not read).
+
+    Each customer's grant is probed by its push key and its messages by (run, customer,
+    channel), both unique indexes, in LATERAL ... LIMIT 1 look-ups the planner cannot turn
+    into a scan: looked up by campaign and customer, with the push's rows not yet in the
+    statistics, it read every grant and sent message of the campaign for each batch (0.3 s
+    a 1,000-customer batch at 20,000 customers, growing with the push)."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             WITH owner AS (
-                SELECT g.id AS grant_id, coalesce(
+                SELECT g.id AS grant_id, g.channel_id AS current, coalesce(
                     (SELECT cc.channel_id FROM campaigns_campaign_channels cc
-                     JOIN campaigns_message m ON m.channel_id = cc.channel_id
-                      AND m.campaign_id = g.campaign_id AND m.customer_id = g.customer_id
-                      AND m.status = 'sent'
-                     WHERE cc.campaign_id = g.campaign_id ORDER BY cc.id LIMIT 1),
+                     WHERE cc.campaign_id = r.campaign_id
+                       AND EXISTS (SELECT 1 FROM campaigns_message m
+                                   WHERE m.run_id = r.id AND m.customer_id = t.customer_pk
+                                     AND m.channel_id = cc.channel_id AND m.status = 'sent')
+                     ORDER BY cc.id LIMIT 1),
                     (SELECT cc.channel_id FROM campaigns_campaign_channels cc
-                     WHERE cc.campaign_id = g.campaign_id ORDER BY cc.id LIMIT 1)) AS channel_id
-                FROM campaigns_grant g
-                WHERE g.campaign_id = %s AND g.customer_id = ANY(%s)
-                  AND g.trigger = 'scheduled_push'
+                     WHERE cc.campaign_id = r.campaign_id ORDER BY cc.id LIMIT 1)) AS channel_id
+                FROM campaigns_deliveryrun r
+                CROSS JOIN unnest(%s::bigint[]) AS t (customer_pk)
+                CROSS JOIN LATERAL (
+                    SELECT cu.customer_id FROM crm_customer cu WHERE cu.id = t.customer_pk LIMIT 1
+                ) AS cu
+                CROSS JOIN LATERAL (
+                    SELECT g.id, g.channel_id FROM campaigns_grant g
+                    WHERE g.campaign_id = r.campaign_id
+                      AND g.idempotency_key = 'push-' || r.id || '-' || cu.customer_id LIMIT 1
+                ) AS g
+                WHERE r.id = %s
             ), moved AS (
                 UPDATE campaigns_grant g SET channel_id = owner.channel_id, attributed_at = %s
-                FROM owner WHERE g.id = owner.grant_id AND g.channel_id <> owner.channel_id
+                FROM owner
+                WHERE g.id = ANY (ARRAY(SELECT o.grant_id FROM owner o
+                                        WHERE o.current <> o.channel_id))
+                  AND g.id = owner.grant_id
                 RETURNING g.id, g.channel_id
             )
             UPDATE campaigns_couponevent e SET channel_code = ch.code
@@ -143,5 +184,5 @@ def attribute_push_grants(*, campaign_id: int, customer_pks: list[int], now: dat
                        JOIN crm_channel ch ON ch.id = moved.channel_id
             WHERE e.coupon_id = c.id AND e.kind = 'grant'
             """,
-            [campaign_id, customer_pks, now],
+            [customer_pks, run_id, now],
         )

@@ -27,7 +27,7 @@ from campaigns.models import Campaign, Coupon, DeliveryBatch, DeliveryRun
 from campaigns.operator_time import operator_zone_name
 from campaigns.services.automatic_grants import first_channel
 from campaigns.services.claims import claim_batch
-from campaigns.services.message_sending import attribute_push_grants, send_due_messages
+from campaigns.services.message_sending import send_due_messages
 from campaigns.services.partner_codes import request_partner_codes
 from crm.enums import ChannelKind
 
@@ -134,7 +134,7 @@ def deliver_batch(*, batch_id: int, now: datetime, worker: str = "") -> str:
             return "already_done"
         members = _batch_members(batch, campaign_id=campaign_id)
         # Claimed through the campaign's first channel, re-attributed once its messages
-        # are sent (attribute_push_grants).
+        # are sent (send_due_messages).
         channel = first_channel(campaign_id)
         answers = claim_batch(
             campaign=campaign_code,
@@ -167,8 +167,9 @@ def deliver_batch(*, batch_id: int, now: datetime, worker: str = "") -> str:
     )
     if pending:
         request_partner_codes(now=now, coupon_ids=pending)
+    # Sending attributes each grant to the channel that reached its customer first; a grant
+    # none reached stays on the campaign's first channel, the one it was claimed through.
     send_due_messages(now=now, run_id=run_id, customer_pks=granted)
-    attribute_push_grants(campaign_id=campaign_id, customer_pks=granted, now=now)
     _finish_if_complete(run_id, now=now)
     return "done"
 
@@ -201,7 +202,12 @@ def queue_messages(*, campaign_id: int, run_id: int, customer_pks: list[int], no
                            (local.d + ch.quiet_hours_end) AT TIME ZONE %(zone)s
                        END AS quiet_until
                 FROM unnest(%(customers)s::bigint[]) AS g (customer_id)
-                JOIN crm_customer cu ON cu.id = g.customer_id
+                -- A probe per customer whatever the statistics say (joined, it was planned
+                -- as a hash join over a sequential scan of every customer, for each batch).
+                CROSS JOIN LATERAL (
+                    SELECT cu.id, cu.consent FROM crm_customer cu WHERE cu.id = g.customer_id
+                    LIMIT 1
+                ) AS cu
                 JOIN campaigns_campaign_channels cc ON cc.campaign_id = %(campaign)s
                 JOIN crm_channel ch ON ch.id = cc.channel_id AND ch.kind = %(off_site)s
                 CROSS JOIN LATERAL (

@@ -13,7 +13,7 @@ from django.db import connection, transaction
 
 from campaigns.exceptions import ClaimRefused
 from campaigns.models import Campaign, Coupon, Grant, HarassmentSettings
-from campaigns.services.claims import claim_coupon
+from campaigns.services.claims import claim_batch, claim_coupon
 from crm.models import Customer
 from tests.factories import CustomerFactory
 
@@ -195,3 +195,55 @@ def test_same_idempotency_key_fifty_times_gives_one_grant(make_campaign, app_pus
     assert len(set(outcomes)) == 1
     assert tally_of(outcomes) == {"granted": 50}
     assert (Grant.objects.filter(campaign=campaign).count(), Coupon.objects.count()) == (1, 1)
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_batches_and_single_claims_racing_for_the_stock_issue_it_exactly(
+    make_campaign, app_push, as_of, round_
+):
+    # given: stock for 150 grants; 8 batches of 40 customers and 40 single claims race
+    # for it, so most batches find the stock taken after their decisions and decide again
+    campaign = make_campaign(stock=150, trigger="scheduled_push", budget=Decimal("100000"))
+    batches = [CustomerFactory.create_batch(40, city="Shanghai") for _ in range(8)]
+    singles = CustomerFactory.create_batch(40, city="Shanghai")
+
+    def work(index: int):
+        if index < len(batches):
+            with transaction.atomic():
+                answers = claim_batch(
+                    campaign=campaign.code,
+                    customers=[c.customer_id for c in batches[index]],
+                    idempotency_keys=[f"b-{c.customer_id}" for c in batches[index]],
+                    channel=app_push.code,
+                    trigger="scheduled_push",
+                    now=as_of,
+                )
+            return [answer.reason or answer.outcome for answer in answers]
+        customer = singles[index - len(batches)]
+        claim_coupon(
+            campaign=campaign.code,
+            customer=customer.customer_id,
+            channel=app_push.code,
+            trigger="scheduled_push",
+            idempotency_key=f"s-{customer.customer_id}",
+            now=as_of,
+        )
+        return ["granted"]
+
+    # when
+    outcomes = race(len(batches) + len(singles), work)
+    # then: exactly the stock, each refusal out_of_stock, and a batch grants a prefix of
+    # its customers (they are decided in order against the stock left)
+    assert not [o for o in outcomes if str(o).startswith("error")]
+    answers = [
+        answer.removeprefix("refused:")
+        for outcome in outcomes
+        for answer in (outcome if isinstance(outcome, list) else [outcome])
+    ]
+    assert Counter(answers) == {"granted": 150, "out_of_stock": 8 * 40 + 40 - 150}
+    for batch in outcomes[: len(batches)]:
+        assert batch == sorted(batch, key=lambda answer: answer != "granted")
+    campaign.refresh_from_db()
+    assert campaign.issued_count == 150
+    assert Grant.objects.filter(campaign=campaign).count() == 150
+    assert Coupon.objects.filter(campaign=campaign).count() == 150

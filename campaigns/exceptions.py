@@ -45,3 +45,13 @@ class UnknownClaimTargetError(Exception):
         super().__init__(detail)
         self.field = field
         self.detail = detail
+
+
+class ShareClaimRejectedError(Exception):
+    """A share page claim that cannot reach the engine: no such envelope, or no single
+    member with the phone number given (`field` names the input at fault)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message

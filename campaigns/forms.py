@@ -425,3 +425,15 @@ class CouponActionReasonForm(forms.Form):
         if not reason:
             raise forms.ValidationError("Say why; the audit log keeps the reason.")
         return reason
+
+
+class ShareClaimForm(forms.Form):
+    """The share page's claim: the member's phone number, and the page view's attempt
+    token (the claim's idempotency key: the same form sent twice claims once)."""
+
+    phone = forms.CharField(
+        max_length=32,
+        label="Your member phone number",
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"}),
+    )
+    attempt = forms.RegexField(regex=r"^[0-9a-f]{32}$", widget=forms.HiddenInput)

@@ -48,6 +48,7 @@ urlpatterns = [
         views.CampaignActionView.as_view(),
         name="campaign-action",
     ),
+    path("share/<slug:code>/", views.ShareLinkView.as_view(), name="share-link"),
     path("coupons/", views.CouponListView.as_view(), name="coupon-list"),
     path("coupons/export/", views.CouponExportView.as_view(), name="coupon-export"),
     path("redemptions/", views.RedemptionListView.as_view(), name="redemption-list"),

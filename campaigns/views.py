@@ -5,6 +5,7 @@ Marketers configure (WRITE_ROLES); marketers and analysts read (READ_ROLES). Wri
 campaigns.services; their refusals come back as form errors or as one message per reason.
 """
 
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -18,17 +19,30 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
-from campaigns import coupon_lists, selectors
-from campaigns.exceptions import CampaignActionRefused
+from campaigns import coupon_lists, selectors, share_links
+from campaigns.exceptions import (
+    CampaignActionRefused,
+    ClaimRefused,
+    IdempotencyKeyReused,
+    PartnerCodeUnavailable,
+    ShareClaimRejectedError,
+)
 from campaigns.filters import (
     CampaignFilterSet,
     CouponFilterSet,
     CouponTemplateFilterSet,
     RedemptionFilterSet,
 )
-from campaigns.forms import CampaignForm, CouponTemplateForm, ResourceFormSet, ValuesQueryForm
+from campaigns.forms import (
+    CampaignForm,
+    CouponTemplateForm,
+    ResourceFormSet,
+    ShareClaimForm,
+    ValuesQueryForm,
+)
 from campaigns.models import Campaign, CouponTemplate
 from campaigns.services import campaign_setup, coupon_templates, lifecycle
+from campaigns.services.share_claims import claim_on_share_page
 from crm.core.csv_export import stream_csv
 from crm.core.permissions import READ_ROLES, WRITE_ROLES, RoleRequiredMixin, has_role
 from segments.models import Segment
@@ -665,3 +679,74 @@ class RedemptionExportView(RoleRequiredMixin, View):
         return stream_csv(
             filename=f"redemptions-{stamp}.csv", header=REDEMPTION_EXPORT_HEADER, rows=rows
         )
+
+
+class ShareLinkView(View):
+    """The public share page of a shared red envelope (no login: the shop links to it).
+    GET shows the envelope and what each repeated claim gets; POST claims it for the member
+    whose phone number is typed. Bad input answers 400 naming it, a refusal 409 with its
+    reason in words, a partner's platform that issued no code 503."""
+
+    template_name = "campaigns/share_link.html"
+
+    def get(self, request, code: str):
+        envelope = self._envelope(code)
+        form = ShareClaimForm(initial={"attempt": uuid.uuid4().hex})
+        return render(request, self.template_name, {"envelope": envelope, "form": form})
+
+    def post(self, request, code: str):
+        envelope = self._envelope(code)
+        form = ShareClaimForm(request.POST)
+        context = {"envelope": envelope, "form": form}
+        if not form.is_valid():
+            return render(request, self.template_name, context, status=400)
+        try:
+            result = claim_on_share_page(
+                code=code,
+                phone=form.cleaned_data["phone"],
+                attempt=form.cleaned_data["attempt"],
+                now=timezone.now(),
+            )
+        except ShareClaimRejectedError as rejected:
+            field = rejected.field if rejected.field in form.fields else None
+            form.add_error(field, rejected.message)
+            return render(request, self.template_name, context, status=400)
+        except IdempotencyKeyReused:
+            form.add_error(None, "This page was already used for another number: reload it.")
+            return render(request, self.template_name, context, status=409)
+        except ClaimRefused as refusal:
+            context["refusal"] = SHARE_REFUSALS.get(refusal.reason, refusal.detail)
+            return render(request, self.template_name, context, status=409)
+        except PartnerCodeUnavailable:
+            context["refusal"] = "The envelope could not be opened just now: try again later."
+            return render(request, self.template_name, context, status=503)
+        # A fresh attempt for the next claim from this page.
+        context["form"] = ShareClaimForm(
+            initial={"phone": form.cleaned_data["phone"], "attempt": uuid.uuid4().hex}
+        )
+        context["result"] = result
+        return render(request, self.template_name, context)
+
+    def _envelope(self, code: str) -> share_links.SharedEnvelope:
+        envelope = share_links.shared_envelope(code=code, now=timezone.now())
+        if envelope is None:
+            raise Http404("No shared red envelope with this code.")
+        return envelope
+
+
+# The engine's refusals as the customer reads them on the share page.
+SHARE_REFUSALS = {
+    "not_running": "This envelope is not open.",
+    "outside_window": "This envelope is not open at this time.",
+    "out_of_scope": "This envelope is not for your city.",
+    "channel_not_in_campaign": "This envelope cannot be claimed here.",
+    "trigger_not_in_campaign": "This envelope cannot be claimed here.",
+    "not_in_audience": "This envelope is for other members.",
+    "holdout": "This envelope is for other members.",
+    "daily_limit": "You have claimed this envelope as often as you may today.",
+    "campaign_limit": "You have claimed this envelope as often as you may.",
+    "out_of_stock": "All the envelopes have been claimed.",
+    "budget_exhausted": "All the envelopes have been claimed.",
+    "harassment_cap": "You hold many unused coupons already: use some first.",
+    "harassment_interval": "You got this coupon recently: come back later.",
+}

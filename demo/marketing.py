@@ -200,6 +200,8 @@ class CampaignPlan:
     pushed_at: time | None = None
     # A red envelope: Campaign's envelope fields (envelope_kind, decay_*, random_*).
     envelope: dict = field(default_factory=dict)
+    # Grants per customer, a day and in all; each claimant claims up to that many times.
+    limit_per_customer: int = 1
 
 
 CAMPAIGNS = (
@@ -332,6 +334,27 @@ CAMPAIGNS = (
             "random_distribution": "mostly_low",
         },
     ),
+    CampaignPlan(
+        code="share-envelope",
+        name="Share a red envelope with friends",
+        segment="Everyone with an order",
+        templates=("envelope-cash",),
+        channels=("share_page",),
+        trigger="share",
+        opens_days=-5,
+        closes_days=10,
+        final_status=CampaignStatus.RUNNING,
+        claims=120,
+        redeemed_share=0.15,
+        business_line="shared envelopes",
+        budget=Decimal("1200.00"),
+        limit_per_customer=3,
+        envelope={
+            "envelope_kind": "shared",
+            "decay_ratio": Decimal("0.5"),
+            "decay_floor": Decimal("1.00"),
+        },
+    ),
 )
 
 
@@ -444,8 +467,8 @@ def _stage_campaign(plan, *, segment, actor, now, history, summary) -> None:
             "claim_starts_at": opens,
             "claim_ends_at": now + timedelta(days=plan.closes_days),
             "trigger": plan.trigger,
-            "daily_limit_per_customer": 1,
-            "limit_per_customer": 1,
+            "daily_limit_per_customer": plan.limit_per_customer,
+            "limit_per_customer": plan.limit_per_customer,
             "stock": plan.stock,
             "budget": plan.budget,
             "holdout_share": plan.holdout_share,
@@ -518,15 +541,31 @@ def _claims_and_redemptions(plan, *, campaign, now, history, summary) -> None:
         .values_list("customer_id", flat=True)
     )
     claimants = history.sample(audience, min(plan.claims, len(audience)))
+    if plan.limit_per_customer > 1:
+        # Some claim again (a shared envelope's link reaching them twice or more).
+        claimants = [
+            customer_id
+            for customer_id in claimants
+            for _ in range(history.randint(1, plan.limit_per_customer))
+        ][: plan.claims]
     planned: list[_PlannedRedemption] = []
+    claims_of: Counter = Counter()
+    first_claim: dict[str, datetime] = {}
     for customer_id, moment in zip(claimants, moments, strict=False):
+        claims_of[customer_id] += 1
+        repeat = claims_of[customer_id] - 1
+        # A repeat a day and more after the first: one template at most once per 24 hours.
+        moment = first_claim.setdefault(customer_id, moment) + timedelta(hours=25 * repeat)
+        if moment > until:
+            continue
         try:
             result = claim_coupon(
                 campaign=campaign.code,
                 customer=customer_id,
                 channel=history.choice(plan.channels),
                 trigger=plan.trigger,
-                idempotency_key=f"demo-{campaign.code}-{customer_id}",
+                idempotency_key=f"demo-{campaign.code}-{customer_id}"
+                + (f"-{repeat}" if repeat else ""),
                 now=moment,
             )
         except ClaimRefused as refusal:

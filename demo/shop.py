@@ -135,6 +135,7 @@ MARKETING_CHANNELS = (
     ("email", "E-mail", ChannelKind.OFF_SITE),
     ("homepage", "Home page banner", ChannelKind.ON_SITE),
     ("checkout", "Checkout page", ChannelKind.ON_SITE),
+    ("share_page", "Share page of a red envelope", ChannelKind.ON_SITE),
     ("partner_bbq", "BBQ restaurant partner", ChannelKind.PARTNER),
 )
 CONSENT_CHANNELS = ("app_push", "sms", "wechat_oa", "email")

@@ -9,6 +9,7 @@ from django.db.models import Exists, OuterRef
 from campaigns.channel_backends import DeliveryError, OutgoingMessage, backend_for
 from campaigns.enums import CouponStatus, MessageStatus
 from campaigns.models import Coupon, Message
+from crm.core.planner import without_jit
 
 SEND_CHUNK = 500
 
@@ -24,12 +25,15 @@ def send_due_messages(
     sent = 0
     while True:
         with transaction.atomic():
+            without_jit()
             due = Message.objects.select_for_update(skip_locked=True, of=("self",)).filter(
                 status__in=[MessageStatus.QUEUED, MessageStatus.DEFERRED], due_at__lte=now
             )
-            if run_id is not None:
+            if run_id is not None and customer_pks is not None:
+                due = due.filter(pk__in=_messages_of(run_id, customer_pks))
+            elif run_id is not None:
                 due = due.filter(run_id=run_id)
-            if customer_pks is not None:
+            elif customer_pks is not None:
                 due = due.filter(customer_id__in=customer_pks)
             # A message waits while its grant waits for a partner's code: it carries codes.
             due = due.exclude(
@@ -95,6 +99,26 @@ def _send(message: Message, backend, coupons: tuple[str, ...], *, now: datetime)
     return 1
 
 
+def _messages_of(run_id: int, customer_pks: list[int]) -> list[int]:
+    """The ids of the push's messages to these customers, probed customer by customer by
+    the (run, customer, channel) index: filtered by run and customers, the planner read the
+    whole push's messages for each batch (390,000 rows at the 400th batch of a 1M push)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT m.id FROM unnest(%s::bigint[]) AS t (customer_pk)
+            CROSS JOIN LATERAL (
+                SELECT m.id FROM campaigns_message m
+                WHERE m.run_id = %s AND m.customer_id = t.customer_pk
+                  AND m.status IN ('queued', 'deferred')
+                OFFSET 0  -- kept a subquery: pulled up, it became a hash join over the push
+            ) AS m
+            """,
+            [customer_pks, run_id],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _record_outcomes(chunk: list[Message]) -> None:
     """The chunk's outcomes in one statement (bulk_update's CASE per column compiled for
     1.6 s of Python a 1,000-customer batch)."""
@@ -121,17 +145,35 @@ def _record_outcomes(chunk: list[Message]) -> None:
 
 
 def _coupon_codes(messages: list[Message]) -> dict[tuple[int, int], tuple[str, ...]]:
-    pairs = {(m.campaign_id, m.customer_id) for m in messages}
+    """The codes each message carries: its customer's coupons of its campaign, probed
+    customer by customer (filtered by campaigns and customers, the planner read every
+    coupon of the campaign for each chunk: 2.8 s a chunk at 150,000 coupons)."""
+    pairs = sorted({(m.campaign_id, m.customer_id) for m in messages})
     codes: dict[tuple[int, int], list[str]] = {}
-    for campaign_id, customer_id, code, partner_code in (
-        Coupon.objects.filter(
-            campaign_id__in={c for c, _ in pairs}, customer_id__in={c for _, c in pairs}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT p.campaign_id, p.customer_id, c.code, c.partner_code
+            FROM unnest(%s::bigint[], %s::bigint[]) AS p (campaign_id, customer_id)
+            CROSS JOIN LATERAL (
+                SELECT c.id, c.code, c.partner_code, c.campaign_id FROM campaigns_coupon c
+                WHERE c.customer_id = p.customer_id AND c.status NOT IN (%s, %s)
+                OFFSET 0
+            ) AS c
+            -- Outside the subquery (OFFSET 0 keeps it one: pulled up, it became a hash join
+            -- over the coupons), so the probe is by customer alone: with the campaign in it,
+            -- the planner added the campaign's index and read all its coupons per customer.
+            WHERE c.campaign_id = p.campaign_id
+            ORDER BY c.id
+            """,
+            [
+                [campaign for campaign, _ in pairs],
+                [customer for _, customer in pairs],
+                CouponStatus.PENDING,
+                CouponStatus.REVOKED,
+            ],
         )
-        .exclude(status__in=[CouponStatus.PENDING, CouponStatus.REVOKED])
-        .order_by("id")
-        .values_list("campaign_id", "customer_id", "code", "partner_code")
-    ):
-        if (campaign_id, customer_id) in pairs:
+        for campaign_id, customer_id, code, partner_code in cursor.fetchall():
             codes.setdefault((campaign_id, customer_id), []).append(partner_code or code)
     return {pair: tuple(found) for pair, found in codes.items()}
 
@@ -182,7 +224,11 @@ def attribute_push_grants(*, run_id: int, customer_pks: list[int], now: datetime
             UPDATE campaigns_couponevent e SET channel_code = ch.code
             FROM moved JOIN campaigns_coupon c ON c.grant_id = moved.id
                        JOIN crm_channel ch ON ch.id = moved.channel_id
-            WHERE e.coupon_id = c.id AND e.kind = 'grant'
+            -- By the coupons' index: joined, the ledger was planned as a scan of every
+            -- grant row of every campaign.
+            WHERE e.coupon_id = ANY (ARRAY(SELECT c.id FROM moved
+                                           JOIN campaigns_coupon c ON c.grant_id = moved.id))
+              AND e.coupon_id = c.id AND e.kind = 'grant'
             """,
             [customer_pks, run_id, now],
         )

@@ -29,6 +29,7 @@ from campaigns.services.automatic_grants import first_channel
 from campaigns.services.claims import claim_batch
 from campaigns.services.message_sending import send_due_messages
 from campaigns.services.partner_codes import request_partner_codes
+from crm.core.planner import without_jit
 from crm.enums import ChannelKind
 
 
@@ -109,6 +110,7 @@ def deliver_batch(*, batch_id: int, now: datetime, worker: str = "") -> str:
     commit it waits for when that worker holds it now), paused (its run is not running),
     gone (no such batch)."""
     with transaction.atomic():
+        without_jit()
         with connection.cursor() as cursor:
             cursor.execute(
                 """

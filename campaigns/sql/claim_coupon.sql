@@ -149,6 +149,7 @@ DECLARE
     v_late_reason text;
     v_late_detail text;
     v_stale boolean;
+    v_in_channels boolean;
     v_segment_name text;
     v_tiers text;
     -- Per position i of the batch.
@@ -179,6 +180,7 @@ DECLARE
     o_index integer[];        -- granted: its place among the grants written (g_*)
     -- Per customer slot.
     v_slot_pk bigint[];
+    s_candidate boolean[];    -- still to decide under the locks
     s_total integer[];
     s_today integer[];
     s_unused integer[];
@@ -245,7 +247,6 @@ BEGIN
         FROM unnest(p_customers) WITH ORDINALITY AS t (customer, n) ORDER BY t.n;
         RETURN;
     END IF;
-    SELECT ch.id INTO v_channel_id FROM crm_channel ch WHERE ch.code = p_channel;
 
     -- What needs no lock, for every customer at once ----------------------------------------
     -- Cities are free text typed by marketers and importers: compared trimmed and
@@ -263,8 +264,10 @@ BEGIN
                                 WHERE lower(btrim(x.tier)) = lower(btrim(s.member_tier))) ORDER BY s.n),
            array_agg(NOT (v_campaign.holdout_share > 0
                           AND campaigns_holdout_draw(v_campaign.id, s.id)
-                              < v_campaign.holdout_share * 18446744073709551616) ORDER BY s.n)
-    INTO a_pk, a_slot, a_key_slot, a_city, a_in_scope, a_member, a_tier, a_tier_ok, a_treated
+                              < v_campaign.holdout_share * 18446744073709551616) ORDER BY s.n),
+           (SELECT ch.id FROM crm_channel ch WHERE ch.code = p_channel)
+    INTO a_pk, a_slot, a_key_slot, a_city, a_in_scope, a_member, a_tier, a_tier_ok, a_treated,
+         v_channel_id
     FROM (SELECT t.n, c.id, c.city, c.is_member, c.member_tier,
                  dense_rank() OVER (ORDER BY c.id) AS slot,
                  dense_rank() OVER (ORDER BY t.key) AS key_slot
@@ -272,8 +275,10 @@ BEGIN
           LEFT JOIN LATERAL (
               SELECT c.id, c.city, c.is_member, c.member_tier FROM crm_customer c
               WHERE c.customer_id = t.customer_id LIMIT 1) AS c ON TRUE) AS s;
-    SELECT array_agg(d.id ORDER BY d.id) INTO v_slot_pk
-    FROM (SELECT DISTINCT x.id FROM unnest(a_pk) AS x (id)) AS d;
+    -- The slots are the customers' dense ranks: slot k holds the k-th smallest customer.
+    FOR i IN 1 .. v_n LOOP
+        v_slot_pk[a_slot[i]] := a_pk[i];
+    END LOOP;
     EXECUTE c_grants_by_key INTO a_first_grant, a_grant_fp, a_grant_at, a_grant_customer,
         a_grant_channel USING v_campaign.id, p_idempotency_keys;
 
@@ -288,8 +293,12 @@ BEGIN
     END IF;
     -- The campaign's channels and trigger (SPEC §4): a claim through another channel or on
     -- another trigger would be granted and attributed where the campaign never ran.
-    IF NOT EXISTS (SELECT 1 FROM campaigns_campaign_channels cc
-                   WHERE cc.campaign_id = v_campaign.id AND cc.channel_id = v_channel_id) THEN
+    SELECT EXISTS (SELECT 1 FROM campaigns_campaign_channels cc
+                   WHERE cc.campaign_id = v_campaign.id AND cc.channel_id = v_channel_id),
+           p_segment_id IS DISTINCT FROM v_campaign.segment_id
+           OR p_segments_version IS DISTINCT FROM (SELECT max(s.updated_at) FROM segments_segment s)
+    INTO v_in_channels, v_stale;
+    IF NOT v_in_channels THEN
         v_late_reason := 'channel_not_in_campaign';
         v_late_detail := format('channel %s is not one of the campaign''s channels %s', p_channel,
             (SELECT coalesce(string_agg(ch.code, ', ' ORDER BY cc.id), '(none)')
@@ -300,11 +309,6 @@ BEGIN
         v_late_detail := format('trigger %s is not the campaign''s trigger %s',
             p_trigger, v_campaign.trigger);
     END IF;
-    v_stale := p_segment_id IS DISTINCT FROM v_campaign.segment_id
-        OR p_segments_version IS DISTINCT FROM (SELECT max(s.updated_at) FROM segments_segment s);
-    SELECT s.name INTO v_segment_name FROM segments_segment s WHERE s.id = v_campaign.segment_id;
-    SELECT string_agg(x.tier, ', ' ORDER BY x.position) INTO v_tiers
-    FROM jsonb_array_elements_text(v_campaign.member_tiers) WITH ORDINALITY AS x (tier, position);
 
     -- The rules before the locks, in SPEC order. A key used before answers with its grant
     -- before any rule (the rules may have changed since, the grant stands); a key granted
@@ -340,6 +344,10 @@ BEGIN
             EXIT;
         ELSIF NOT p_in_audience[i] THEN
             o_reason[i] := 'not_in_audience';
+            IF v_segment_name IS NULL THEN  -- read once, when a refusal needs it
+                SELECT s.name INTO v_segment_name FROM segments_segment s
+                WHERE s.id = v_campaign.segment_id;
+            END IF;
             o_detail[i] := format('customer %s is not in segment %s', p_customers[i],
                 quote_literal(v_segment_name));
         -- Member incentives (SPEC §4): an audience limited to members, or to some tiers.
@@ -349,6 +357,11 @@ BEGIN
             o_detail[i] := format('customer %s is not a member; the campaign is for members only',
                 p_customers[i]);
         ELSIF NOT a_tier_ok[i] THEN
+            IF v_tiers IS NULL THEN
+                SELECT string_agg(x.tier, ', ' ORDER BY x.position) INTO v_tiers
+                FROM jsonb_array_elements_text(v_campaign.member_tiers)
+                     WITH ORDINALITY AS x (tier, position);
+            END IF;
             o_reason[i] := 'not_in_audience';
             o_detail[i] := format('member tier %s is not one of the campaign''s tiers %s',
                 CASE WHEN coalesce(a_tier[i], '') = '' THEN '(none)'
@@ -382,8 +395,16 @@ BEGIN
     -- campaign; 3. the campaign row, last, by the conditional UPDATE of its counters, which
     -- re-checks status, window, stock and budget: the hot row is held only from that
     -- statement to the commit.
-    SELECT array_agg(DISTINCT a_pk[x.i] ORDER BY a_pk[x.i]) INTO v_lock_pks
-    FROM generate_series(1, v_n) AS x (i) WHERE NOT a_decided[x.i];
+    FOR i IN 1 .. v_n LOOP
+        IF NOT a_decided[i] THEN
+            s_candidate[a_slot[i]] := TRUE;
+        END IF;
+    END LOOP;
+    FOR i IN 1 .. coalesce(array_length(v_slot_pk, 1), 0) LOOP
+        IF s_candidate[i] THEN
+            v_lock_pks := v_lock_pks || v_slot_pk[i];
+        END IF;
+    END LOOP;
     IF v_lock_pks IS NOT NULL THEN
         INSERT INTO campaigns_customerclaimlock AS l (customer_id)
         SELECT x.pk FROM unnest(v_lock_pks) AS x (pk) ORDER BY x.pk
@@ -573,7 +594,7 @@ BEGIN
         -- concurrent first request took one of the keys, the block's savepoint undoes the
         -- writes and the batch is decided again.
         EXIT attempts WHEN cardinality(g_pos) = 0;
-        SELECT sum(x) INTO v_total_cost FROM unnest(g_cost) AS x;
+        v_total_cost := v_spent - v_campaign.spent;
         BEGIN
             WITH planned AS (
                 SELECT * FROM unnest(g_pos, g_pk, g_key, g_fp, g_cost, g_amount)
@@ -709,11 +730,13 @@ BEGIN
         END IF;
     END LOOP;
     -- Each refusal in the ledger, for the refusals-by-reason report.
-    INSERT INTO campaigns_couponevent (kind, at, campaign_id, customer_id, coupon_id,
-        channel_code, reason, amount)
-    SELECT 'refusal', p_now, v_campaign.id, a_pk[x.i], NULL, p_channel, o_reason[x.i], 0
-    FROM generate_series(1, v_n) AS x (i)
-    WHERE o_outcome[x.i] = 'refused';
+    IF 'refused' = ANY (o_outcome) THEN
+        INSERT INTO campaigns_couponevent (kind, at, campaign_id, customer_id, coupon_id,
+            channel_code, reason, amount)
+        SELECT 'refusal', p_now, v_campaign.id, a_pk[x.i], NULL, p_channel, o_reason[x.i], 0
+        FROM generate_series(1, v_n) AS x (i)
+        WHERE o_outcome[x.i] = 'refused';
+    END IF;
     RETURN QUERY
     SELECT p_customers[x.i], o_outcome[x.i],
         CASE WHEN o_outcome[x.i] IN ('refused', 'unknown') THEN o_reason[x.i] END,

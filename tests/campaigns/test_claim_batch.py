@@ -5,7 +5,8 @@ same claims one by one (claim_coupon, the API's entry) in another, both rolled b
 their answers and the state they leave (grants, coupons, counters, ledger) are compared. The
 cases mix every rule a batch can meet: the audience, the city scope, the holdout, repeated
 customers against the daily and campaign limits, stock and budget running out mid-batch,
-the anti-harassment cap and interval, and keys replayed within the batch.
+the anti-harassment cap and interval, keys replayed within the batch, and a shared red
+envelope's amounts decaying with a customer's repeated grants.
 """
 
 from datetime import timedelta
@@ -60,6 +61,8 @@ def cases(draw):
         "max_unused": draw(st.integers(1, 6)),
         "min_hours": draw(st.sampled_from([0, 0, 24])),
         "city_scope": draw(st.sampled_from([[], ["Shanghai"]])),
+        # A shared red envelope: a customer's repeated grants cost 10, then 5, then 3.
+        "shared_envelope": draw(st.booleans()),
     }
 
 
@@ -116,6 +119,11 @@ def _fixture(case, make_campaign, make_template, as_of):
         holdout_share=case["holdout_share"],
         cities=case["city_scope"],
         trigger="scheduled_push",
+        **(
+            {"envelope_kind": "shared", "decay_ratio": Decimal("0.5"), "decay_floor": Decimal("3")}
+            if case["shared_envelope"]
+            else {}
+        ),
     )
     return customers, campaign
 

@@ -118,6 +118,21 @@ def test_the_demo_has_campaigns_in_every_status_with_grants_redemptions_and_a_re
     assert len(set(amounts)) > 10
     assert all(Decimal("0.50") <= amount <= Decimal("8.88") for amount in amounts)
     assert envelope.spent == sum(amounts) <= envelope.budget
+    # The shared envelope's repeated claims decayed (SPEC §4): a member's 1st claim the
+    # template's 8.88, the 2nd 8.88 x 0.5, the 3rd the floor of 1.00.
+    shared = Campaign.objects.get(code="share-envelope")
+    ladders: dict[int, list[Decimal]] = {}
+    for customer, amount in (
+        Coupon.objects.filter(campaign=shared)
+        .order_by("id")
+        .values_list("customer_id", "face_value")
+    ):
+        ladders.setdefault(customer, []).append(amount)
+    full = Decimal("8.88")
+    assert {1, 2} <= {len(amounts) for amounts in ladders.values()} <= {1, 2, 3}
+    ladder = [full, (full * Decimal("0.5")).quantize(Decimal("0.01")), Decimal("1.00")]
+    for amounts in ladders.values():
+        assert amounts == ladder[: len(amounts)]
     # The reports open on real numbers: the default overview (the last 30 days) lists the
     # campaigns with redemptions, and the live monitor every running campaign.
     analyst = APIClient()

@@ -14,6 +14,7 @@ the campaign's counters), on a twin campaign. Ratio = push / baseline.
 
 Usage (repository root; the bench database of bench_claims, 1M customers):
     .venv/bin/python -m bench.bench_push                         # 1 and 2 workers
+    .venv/bin/python -m bench.bench_push --workers 2             # 2 workers only
     .venv/bin/python -m bench.bench_push --database opscrm_small # another generated database
     .venv/bin/python -m bench.bench_push --rules '{"field":"city","op":"eq","value":"Shanghai"}'
 """
@@ -246,6 +247,9 @@ def main() -> None:
     parser.add_argument(
         "--rules", default=None, help="the audience as segment rules (JSON); default every customer"
     )
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="worker counts to push with (1 2)"
+    )
     arguments = parser.parse_args()
     os.environ["BENCH_DSN"] = f"{SERVER}/{arguments.database}"
     os.environ["PUSH_BATCH_SIZE"] = str(BATCH_SIZE)
@@ -259,7 +263,7 @@ def main() -> None:
     base = baseline(prepare("base", rules))
     rows.append(["hand-written INSERT … SELECT", f"{base['seconds']:.1f}", base["grants"],
                  f"{base['grants_per_s']:.0f}", "1.00"])  # fmt: skip
-    for workers in (1, 2):
+    for workers in arguments.workers:
         result = push(prepare(f"w{workers}", rules), workers=workers)
         rows.append([
             f"push, {workers} worker{'s' if workers > 1 else ''}", f"{result['seconds']:.1f}",

@@ -409,9 +409,13 @@ BEGIN
         INSERT INTO campaigns_customerclaimlock AS l (customer_id)
         SELECT x.pk FROM unnest(v_lock_pks) AS x (pk) ORDER BY x.pk
         ON CONFLICT (customer_id) DO UPDATE SET customer_id = EXCLUDED.customer_id;
-        PERFORM 1 FROM campaigns_customercampaigncounter k
-        WHERE k.campaign_id = v_campaign.id AND k.customer_id = ANY (v_lock_pks)
-        ORDER BY k.customer_id FOR UPDATE;
+        -- Probed customer by customer, in customer order (with customer_id = ANY the plan
+        -- kept for the session read every counter of the campaign: 9 ms a claim at 15,000).
+        PERFORM 1 FROM unnest(v_lock_pks) AS x (pk)
+        CROSS JOIN LATERAL (
+            SELECT k.id FROM campaigns_customercampaigncounter k
+            WHERE k.campaign_id = v_campaign.id AND k.customer_id = x.pk
+            FOR UPDATE) AS k;
     END IF;
 
     SELECT coalesce(sum(r.quantity), 0),
@@ -456,20 +460,29 @@ BEGIN
             WHERE k.campaign_id = v_campaign.id AND k.customer_id = s.pk LIMIT 1) AS k ON TRUE;
         IF NOT v_self AND v_lock_pks IS NOT NULL THEN
             -- A partner's coupon waiting for its code counts: it becomes unused with it.
+            -- Each customer's coupons are probed by customer alone (OFFSET 0 keeps the
+            -- subquery, so the other conditions stay outside it): given the templates or
+            -- the times, the planner, with statistics older than the coupons, read every
+            -- coupon of the template (6 ms a claim at 15,000) or every unused coupon.
             EXECUTE 'SELECT array_agg(u.n ORDER BY s.slot), array_agg(r.code ORDER BY s.slot),
                             array_agg(r.issued_at ORDER BY s.slot)
                      FROM unnest($1::bigint[]) WITH ORDINALITY AS s (pk, slot)
                      CROSS JOIN LATERAL (
-                         SELECT count(*)::integer AS n FROM campaigns_coupon c
-                         WHERE c.customer_id = s.pk AND c.status IN (''unused'', ''pending'')
-                           AND NOT c.self_claimed AND c.valid_until > $2) AS u
+                         SELECT count(*)::integer AS n
+                         FROM (SELECT c.self_claimed, c.valid_until FROM campaigns_coupon c
+                               WHERE c.customer_id = s.pk
+                                 AND c.status IN (''unused'', ''pending'') OFFSET 0) AS c
+                         WHERE NOT c.self_claimed AND c.valid_until > $2) AS u
                      LEFT JOIN LATERAL (
                          SELECT t.code, c.issued_at
-                         FROM campaigns_coupon c
+                         FROM (SELECT c.template_id, c.issued_at, c.self_claimed
+                               FROM campaigns_coupon c
+                               WHERE c.customer_id = s.pk
+                                 AND c.status IN (''unused'', ''pending'', ''redeemed'', ''expired'')
+                               OFFSET 0) AS c
                          JOIN campaigns_coupontemplate t ON t.id = c.template_id
-                         WHERE c.customer_id = s.pk AND NOT c.self_claimed
-                           AND c.status IN (''unused'', ''pending'', ''redeemed'', ''expired'')
-                           AND c.template_id = ANY ($3) AND c.issued_at > $4
+                         WHERE NOT c.self_claimed AND c.template_id = ANY ($3)
+                           AND c.issued_at > $4
                          ORDER BY c.issued_at DESC LIMIT 1) AS r ON TRUE'
             INTO s_unused, s_recent_code, s_recent_at
             USING v_slot_pk, p_now, v_template_ids, p_now - make_interval(hours => v_min_hours);

@@ -51,7 +51,7 @@ def test_the_demo_has_campaigns_in_every_status_with_grants_redemptions_and_a_re
     assert statuses == {
         "draft": 1,
         "scheduled": 1,
-        "running": 5,
+        "running": 6,
         "paused": 1,
         "finished": 1,
         "cancelled": 1,

@@ -702,7 +702,7 @@ class ShareLinkView(View):
             return render(request, self.template_name, context, status=400)
         try:
             result = claim_on_share_page(
-                code=code,
+                envelope=envelope,
                 phone=form.cleaned_data["phone"],
                 attempt=form.cleaned_data["attempt"],
                 now=timezone.now(),

@@ -15,20 +15,19 @@ from datetime import datetime
 from campaigns.exceptions import ShareClaimRejectedError
 from campaigns.services.claims import ClaimResult
 from campaigns.services.partner_codes import claim_with_partner_codes
-from campaigns.share_links import shared_envelope
+from campaigns.share_links import SharedEnvelope
 from crm.models import Customer
 
 # Spaces, dashes, dots and brackets people type inside a number.
 _SEPARATORS = re.compile(r"[\s\-.()]")
 
 
-def claim_on_share_page(*, code: str, phone: str, attempt: str, now: datetime) -> ClaimResult:
-    """Claim shared envelope `code` for the member whose phone number is `phone`. Raises
-    ShareClaimRejectedError(field, message) for a page or a number that cannot claim, and the
-    engine's ClaimRefused for its refusals."""
-    envelope = shared_envelope(code=code, now=now)
-    if envelope is None:
-        raise ShareClaimRejectedError("campaign", f"No shared red envelope with code {code}.")
+def claim_on_share_page(
+    *, envelope: SharedEnvelope, phone: str, attempt: str, now: datetime
+) -> ClaimResult:
+    """Claim the shared envelope (as shared_envelope read it) for the member whose phone
+    number is `phone`. Raises ShareClaimRejectedError(field, message) for an envelope or a
+    number that cannot claim, and the engine's ClaimRefused for its refusals."""
     if envelope.channel is None:
         raise ShareClaimRejectedError(
             "campaign", "This envelope has no on-site channel to be claimed through."
@@ -48,7 +47,7 @@ def claim_on_share_page(*, code: str, phone: str, attempt: str, now: datetime) -
             "phone", "Several members share this phone number: claim in the shop's app instead."
         )
     return claim_with_partner_codes(
-        campaign=code,
+        campaign=envelope.campaign.code,
         customer=customers[0],
         channel=envelope.channel,
         trigger="share",

@@ -8,22 +8,21 @@ side of the customer), so such a campaign needs one.
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
+from django.db import connection
 from django.db.models import F, Sum
 
 from campaigns.enums import CampaignStatus, EnvelopeKind, Trigger
 from campaigns.models import Campaign
 from crm.enums import ChannelKind
 
-CENT = Decimal("0.01")
-
 
 @dataclass(frozen=True)
 class SharedEnvelope:
     campaign: Campaign
     # What the 1st, the 2nd and the 3rd and later claims of one customer get: the engine's
-    # decay (campaigns/sql/claim_coupon.sql), computed the same way.
+    # own decay, campaigns_shared_envelope_amount (campaigns/sql/claim_coupon.sql).
     first: Decimal
     second: Decimal
     later: Decimal
@@ -45,7 +44,15 @@ def shared_envelope(*, code: str, now: datetime) -> SharedEnvelope | None:
     full = campaign.resources.aggregate(total=Sum(F("quantity") * F("template__face_value")))[
         "total"
     ] or Decimal("0")
-    second = max((full * campaign.decay_ratio).quantize(CENT, ROUND_HALF_UP), CENT)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT campaigns_shared_envelope_amount(%s, %s, %s, n)
+            FROM generate_series(0, 2) AS n ORDER BY n
+            """,
+            [full, campaign.decay_ratio, campaign.decay_floor],
+        )
+        first, second, later = (amount for (amount,) in cursor.fetchall())
     channel = (
         Campaign.channels.through.objects.filter(
             campaign=campaign, channel__kind=ChannelKind.ON_SITE
@@ -56,9 +63,9 @@ def shared_envelope(*, code: str, now: datetime) -> SharedEnvelope | None:
     )
     return SharedEnvelope(
         campaign=campaign,
-        first=full,
+        first=first,
         second=second,
-        later=min(campaign.decay_floor, full),
+        later=later,
         channel=channel,
         is_open=campaign.status == CampaignStatus.RUNNING
         and campaign.claim_starts_at <= now < campaign.claim_ends_at,

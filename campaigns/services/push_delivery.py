@@ -318,13 +318,17 @@ def _finish_if_complete(run_id: int, *, now: datetime) -> int:
 
 def _batch_members(batch: DeliveryBatch, *, campaign_id: int) -> list[tuple[int, str]]:
     """(customer pk, customer_id) of the batch's audience members, in key order: the order
-    the engine takes the customers' locks in, the same in every batch."""
+    the engine takes the customers' locks in, the same in every batch.
+
+    The campaign is (SELECT %s), hidden from the planner as in the engine's key look-up:
+    with statistics older than the audience record, its own id estimates one member, and
+    (campaign, joined_at) would look as good as (campaign, customer) for the range."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
             SELECT cu.id, cu.customer_id FROM campaigns_audiencemember m
             JOIN crm_customer cu ON cu.id = m.customer_id
-            WHERE m.campaign_id = %s AND m.at_start
+            WHERE m.campaign_id = (SELECT %s) AND m.at_start
               AND m.customer_id BETWEEN %s AND %s
             ORDER BY m.customer_id
             """,

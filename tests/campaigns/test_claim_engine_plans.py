@@ -13,7 +13,7 @@ import pytest
 from django.db import connection
 
 from campaigns.models import Coupon, Grant
-from campaigns.services.claims import claim_coupon
+from campaigns.services.claims import claim_batch, claim_coupon
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +44,8 @@ def claim(campaign, customer, channel, now):
 
 
 def add_history(campaign, customer, channel, now) -> None:
-    """HISTORY grants of the campaign, each with an unused coupon, for another customer."""
+    """HISTORY grants of the campaign, each with an unused coupon, for another customer
+    (unused coupons read by nobody: the customer's own claims are never made)."""
     template = campaign.resources.get().template
     with connection.cursor() as cursor:
         cursor.execute(
@@ -99,3 +100,32 @@ def test_a_claim_reads_a_handful_of_rows_after_its_tables_grew_under_kept_plans(
     # then: it read a few rows of those tables, not the campaign's history
     assert result.created is True
     assert rows_read(tables) - before <= 5
+
+
+def test_a_batch_finds_its_keys_by_the_unique_index_when_the_statistics_predate_its_campaign(
+    make_campaign, app_push, as_of
+):
+    # given: statistics taken while the grants belonged to another campaign (a push starts
+    # long after the last ANALYZE; autovacuum lags behind a push or is off)
+    earlier = make_campaign(stock=100)
+    for _ in range(8):
+        assert claim(earlier, CustomerFactory(), app_push, as_of).created is True
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE campaigns_grant")
+    # ... and then a new campaign with 20,000 grants the statistics know nothing of
+    campaign = make_campaign(stock=HISTORY + 100, budget=(HISTORY + 100) * 10)
+    add_history(campaign, CustomerFactory(), app_push, as_of)
+    newcomers = [CustomerFactory().customer_id for _ in range(10)]
+    before = rows_read(["campaigns_grant"])
+    # when: a batch of the campaign looks its keys up, before and under its locks
+    answers = claim_batch(
+        campaign=campaign.code,
+        customers=newcomers,
+        idempotency_keys=[f"push-{customer}" for customer in newcomers],
+        channel=app_push.code,
+        trigger="login",
+        now=as_of,
+    )
+    # then: a few grant rows per customer, not the campaign's 20,000 for each key
+    assert [answer.outcome for answer in answers] == ["granted"] * 10
+    assert rows_read(["campaigns_grant"]) - before <= 5 * len(newcomers)
